@@ -1,0 +1,112 @@
+"""Formulation 1: progressive sampling as a k-diffusion-protocol sampler (seed 001 Sec. 4.1).
+
+``sample_progressive`` wraps any base sampler.  It takes the full-size noised latent ComfyUI (or any
+k-diffusion caller) hands it, enters the plan's first stage (low band as is for a pure-noise start;
+exact contraction for a start that carries an image), runs the base sampler on each stage's own
+sigmas, grows the latent by spectral noise expansion + timestep alignment between stages, and
+returns a full-size latent at the last sigma.  The refill noise is the matching band of one
+full-size unit noise (seed-consistent), so the same seed gives the same composition with or
+without progression.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+
+from . import transforms
+from .expansion import band_limited_upsample, contract, expand
+from .frames import get_frame
+from .samplers import sample_euler
+from .validation import check_finite, check_spatial_tensor, fail
+
+Sampler = Callable[..., torch.Tensor]
+
+
+def _check_plan(plan: Any, x: torch.Tensor, frame: str) -> None:
+    if not hasattr(plan, "stages") or not hasattr(plan, "full_size"):
+        fail("plan", "a StagePlan from schedules.plan_stages", type(plan).__name__)
+    if tuple(x.shape[-2:]) != tuple(plan.full_size):
+        fail("x", f"a latent of spatial size {tuple(plan.full_size)} (the plan's)", tuple(x.shape[-2:]))
+    if get_frame(frame).name != plan.frame.name:
+        fail("frame", f"the plan's frame {plan.frame.name!r}", frame)
+
+
+def sample_progressive(model: Callable[..., torch.Tensor], x: torch.Tensor, sigmas: torch.Tensor,
+                       extra_args: dict[str, Any] | None = None, callback: Callable[[dict], None] | None = None,
+                       disable: bool | None = None, *, plan: Any, sampler: Sampler | None = None,
+                       frame: str = "const", noise: torch.Tensor | None = None,
+                       stage_hook: Callable[[int, Any], None] | None = None) -> torch.Tensor:
+    """Run ``plan`` (a ``StagePlan``) with ``sampler`` (default Euler) on each stage.
+
+    x: the full-size latent at sigmas[0], model frame.  ``sigmas`` must be the grid the plan was
+    made from.  ``noise``: the full-size unit noise of the run (refill source); by default x / t0
+    for a pure-noise start (exactly the seed's noise for CONST models) and fresh noise otherwise.
+    ``callback`` gets steps numbered over the whole run and full-size previews of x and denoised.
+    ``stage_hook(i, stage)`` is called before each stage runs (e.g. to resize conditioning).
+    """
+    check_spatial_tensor(x, "x")
+    check_finite(x, "x")  # once, before the loop
+    _check_plan(plan, x, frame)
+    sig = torch.as_tensor(sigmas)
+    if sig.ndim != 1 or len(sig) != len(plan.user_sigmas) or not torch.allclose(
+            sig.detach().double().cpu(), plan.user_sigmas, rtol=1e-4, atol=1e-6):
+        fail("sigmas", "the sigma grid the plan was made from", tuple(sig.shape))
+    base = sample_euler if sampler is None else sampler
+    fr = plan.frame
+    extra_args = {} if extra_args is None else extra_args
+    full = tuple(plan.full_size)
+    t0 = float(fr.t_of_sigma(float(plan.user_sigmas[0])))
+    x_flow = fr.to_flow(x, float(plan.user_sigmas[0]))
+    if noise is None:
+        # The start's own content carried down the pure-noise path: for a pure-noise start this
+        # is exactly the seed's noise; for an image start its high band keeps the input's detail
+        # at the weight the zero-prediction path gives it, so formulation 1 equals formulation 2.
+        noise = x_flow / t0
+    elif tuple(noise.shape) != tuple(x.shape):
+        fail("noise", f"a tensor of the latent's shape {tuple(x.shape)}", tuple(noise.shape))
+
+    first = plan.stages[0]
+    if plan.entry == "noise":
+        cur = transforms.down(x_flow, first.size, plan.transform).to(x.dtype)
+    else:
+        cur, _ = contract(x_flow, first.size, t0, transform=plan.transform, validate=False)
+
+    offset = 0
+    for i, stage in enumerate(plan.stages):
+        if stage_hook is not None:
+            stage_hook(i, stage)
+        st_sig = stage.sigmas.to(device=x.device, dtype=x.dtype if x.is_floating_point() else torch.float32)
+        x_model = fr.from_flow(cur, float(stage.sigmas[0]))
+
+        def stage_callback(info: dict, _off=offset, _size=stage.size) -> None:
+            if callback is None:
+                return
+            out = dict(info)
+            out["i"] = info["i"] + _off
+            out["stage_size"] = _size
+            if tuple(_size) != full:
+                out["x"] = band_limited_upsample(info["x"], full, plan.transform)
+                out["denoised"] = band_limited_upsample(info["denoised"], full, plan.transform)
+            callback(out)
+
+        out = base(model, x_model, st_sig, extra_args=extra_args,
+                   callback=stage_callback if callback is not None else None, disable=disable)
+        offset += stage.steps
+        if stage.switch_time is None:
+            return out
+        cur = fr.to_flow(out, float(stage.sigmas[-1]))
+        nxt = plan.stages[i + 1]
+        refill_noise = noise if tuple(nxt.size) == full else transforms.down(noise, nxt.size, plan.transform)
+        cur, _ = expand(cur, nxt.size, stage.switch_time, transform=plan.transform, noise=refill_noise,
+                        refill=plan.refill, spectrum=_stage_spectrum(plan, nxt), validate=False)
+    raise AssertionError("a plan always ends with a full-size stage")
+
+
+def _stage_spectrum(plan: Any, stage: Any):
+    """The power law as seen on a stage's grid: P scales with the number of pixels (P / g^2)."""
+    if plan.refill != "matched":
+        return None
+    from .spectra import PowerLaw
+    g2 = stage.growth ** 2
+    return PowerLaw(plan.spectrum.A / g2, plan.spectrum.beta, plan.spectrum.w_min)
