@@ -134,7 +134,8 @@ def snap(value: float, multiple: int, limit: int) -> int:
 
 
 def stage_sizes(latent_size: tuple[int, int], scales: Sequence[float], multiple: int) -> list[tuple[int, int]]:
-    """(h_i, w_i) = s_i (H, W) snapped to the spatial multiple; the last is exactly (H, W)."""
+    """(h_i, w_i) = s_i (H, W) snapped to the spatial multiple; the last is exactly (H, W), whatever
+    its divisibility (models pad odd sizes themselves)."""
     H, W = latent_size
     sizes = [(snap(s * H, multiple, H), snap(s * W, multiple, W)) for s in scales[:-1]]
     return sizes + [(H, W)]
@@ -161,8 +162,11 @@ def plan_stages(sigmas: torch.Tensor | Sequence[float], latent_size: Sequence[in
     tr = transforms.get_transform(transform)
     if not isinstance(spatial_multiple, int) or spatial_multiple < 1:
         fail("spatial_multiple", "a positive int", spatial_multiple)
-    if H % spatial_multiple or W % spatial_multiple:
-        fail("latent_size", f"sizes divisible by the model's spatial multiple {spatial_multiple}", (H, W))
+    if min(H, W) < spatial_multiple:
+        fail("latent_size", f"a latent at least one patch ({spatial_multiple}) on each side", (H, W))
+    if scales[0] * min(H, W) < spatial_multiple:
+        fail("scales", f"a first stage of at least one patch ({spatial_multiple} latent pixels); scale "
+             f"{scales[0]} of {(H, W)} is smaller", scales)
     if respace not in RESPACE:
         fail("respace", f"one of {RESPACE}", respace)
     if entry not in ENTRIES:
@@ -228,7 +232,7 @@ def plan_stages(sigmas: torch.Tensor | Sequence[float], latent_size: Sequence[in
             break
         end = max(switches[i], t_last)
         head = [t for t in future if t > end + _TOL] + [end]
-        tail = [t for t in future if t < end - _TOL]
+        tail = [t for t in future if t <= end + _TOL]  # a switch on a grid point keeps its step
         stages.append(Stage(sizes[i], tuple(head), _sigmas(head, fr), gs[i], end))
         g_step = growth(sizes[i], sizes[i + 1])
         t_next = aligned_time(end, g_step)

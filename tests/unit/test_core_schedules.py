@@ -71,10 +71,10 @@ def test_keep_respacing_reuses_the_user_sigmas_below_t_tilde():
 
 
 def test_sizes_snap_to_the_spatial_multiple_and_last_is_exact():
-    plan = plan_stages(torch.linspace(1, 0, 11), (34, 50), scales=(0.5, 1.0), spatial_multiple=2)
-    assert plan.stages[0].size == (18, 26) or plan.stages[0].size == (16, 24) or plan.stages[0].size[0] % 2 == 0
+    plan = plan_stages(torch.linspace(1, 0, 11), (34, 50), scales=(0.5, 1.0), spatial_multiple=4)
+    assert plan.stages[0].size == (16, 24)  # 17 -> 16, 25 -> 24
     assert plan.stages[-1].size == (34, 50)
-    assert all(v % 2 == 0 for v in plan.stages[0].size)
+    assert all(v % 4 == 0 for v in plan.stages[0].size)
 
 
 def test_a_threshold_that_never_fires_means_fewer_stages():
@@ -128,7 +128,18 @@ def test_bad_latent_size_is_rejected():
     with pytest.raises(ValueError, match="^latent_size"):
         plan_stages(torch.linspace(1, 0, 5), (0, 32))
     with pytest.raises(ValueError, match="^latent_size"):
-        plan_stages(torch.linspace(1, 0, 5), (30, 32), spatial_multiple=4)
+        plan_stages(torch.linspace(1, 0, 5), (3, 32), spatial_multiple=4)
+
+
+def test_odd_sizes_keep_the_exact_last_stage_and_snap_low_stages():
+    plan = plan_stages(torch.linspace(1, 0, 5), (33, 47), spatial_multiple=2, switch_at=[0.5])
+    assert plan.stages[-1].size == (33, 47)
+    assert all(v % 2 == 0 for v in plan.stages[0].size)
+
+
+def test_a_first_stage_smaller_than_one_patch_is_rejected():
+    with pytest.raises(ValueError, match="^scales.*one patch"):
+        plan_stages(torch.linspace(1, 0, 5), (16, 16), scales=(0.0625, 1.0), spatial_multiple=2)
 
 
 @pytest.mark.parametrize("args,name", [((0.0, 1, 1, 1), "delta"), ((0.1, -1, 1, 1), "A"), ((0.1, 1, float("nan"), 1), "beta"),

@@ -1,0 +1,27 @@
+"""The pack's ComfyExtension: the node list ComfyUI registers."""
+from __future__ import annotations
+
+from comfy_api.latest import ComfyExtension, io
+
+from .expand_nodes import SpectralNoiseExpand
+from .model_nodes import SpectralProgressiveModel
+from .probe_nodes import PowerSpectrumProbe
+from .sampler_nodes import SamplerSpectralProgressive, SpectralProgressiveSampler
+from .schedule_nodes import DeltaSchedule
+
+NODES: list[type[io.ComfyNode]] = [SamplerSpectralProgressive, SpectralProgressiveModel, SpectralProgressiveSampler,
+                                   DeltaSchedule, PowerSpectrumProbe, SpectralNoiseExpand]
+
+
+class SpectralProgressiveExtension(ComfyExtension):
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        try:
+            from . import routes  # the web preview's server route; absent outside a running server
+            routes.register()
+        except ImportError:
+            pass
+        return list(NODES)
+
+
+async def comfy_entrypoint() -> SpectralProgressiveExtension:
+    return SpectralProgressiveExtension()

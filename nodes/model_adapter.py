@@ -1,0 +1,73 @@
+"""Reads what the pack needs from a ComfyUI model, so the user is never asked for it:
+
+* the frame: CONST (rectified flow) models -> "const"; EPS, V_PREDICTION, EDM, X0 -> "eps"
+  (ComfyUI runs all of them in the variance-exploding sigma frame x = x_0 + sigma eps);
+* the spatial multiple: the DiT patch size, or 2^(levels-1) for a UNet;
+* the spectrum preset for DeltaSchedule's "auto" from the latent format;
+* the latent's expected rank (4-D image or 5-D video) and channel count.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import comfy.model_sampling as ms
+
+from ..spectral_core.validation import fail
+
+# Latent formats with a measured preset (seed 001 Table 4); other formats fall back to "flux".
+_SPECTRUM_BY_FORMAT = {
+    "Flux": "flux", "Flux2": "flux", "SD3": "flux", "HunyuanImage21": "flux", "ChromaRadiance": "pixel512",
+    "Wan21": "wan", "Wan22": "wan", "HunyuanVideo": "wan", "Mochi": "wan", "LTXV": "wan", "Cosmos1CV8x8x8": "wan",
+}
+
+
+def base_model(model: Any) -> Any:
+    """The comfy BaseModel behind a ModelPatcher (or the BaseModel itself)."""
+    return getattr(model, "model", model)
+
+
+def frame_of(model: Any) -> str:
+    sampling = base_model(model).model_sampling
+    if isinstance(sampling, ms.CONST):
+        return "const"
+    if isinstance(sampling, ms.EPS):
+        return "eps"
+    fail("model", "a CONST (flow) or EPS/V-prediction/EDM model; this model's sampling "
+         f"{type(sampling).__name__} is not supported", type(sampling).__name__)
+    raise AssertionError
+
+
+def spatial_multiple_of(model: Any) -> int:
+    bm = base_model(model)
+    dm = getattr(bm, "diffusion_model", None)
+    patch = getattr(dm, "patch_size", None)
+    if patch is not None:
+        if isinstance(patch, (tuple, list)):
+            return int(max(patch[-2:]))
+        return int(patch)
+    unet = getattr(getattr(bm, "model_config", None), "unet_config", {}) or {}
+    mult = unet.get("channel_mult")
+    if mult:
+        return 2 ** (len(mult) - 1)
+    return 1
+
+
+def latent_format_name(model: Any) -> str:
+    return type(base_model(model).latent_format).__name__
+
+
+def auto_spectrum(model: Any) -> str:
+    return _SPECTRUM_BY_FORMAT.get(latent_format_name(model), "flux")
+
+
+def check_latent(model: Any, samples: Any, name: str = "latent") -> None:
+    """Rank and channel count of a latent against what the model expects."""
+    bm = base_model(model)
+    fmt = bm.latent_format
+    ch = getattr(fmt, "latent_channels", None)
+    dims = getattr(fmt, "latent_dimensions", 2)
+    if samples.ndim != dims + 2:
+        kind = "a video latent (B,C,T,H,W)" if dims == 3 else "an image latent (B,C,H,W)"
+        fail(name, f"{kind} for this {type(fmt).__name__} model", tuple(samples.shape))
+    if ch is not None and samples.shape[1] != ch:
+        fail(name, f"{ch} channels for this {type(fmt).__name__} model", samples.shape[1])

@@ -1,0 +1,65 @@
+"""Formulation 2 inside ComfyUI: a MODEL patch (``spectral_core.BandRouter``) installed as a
+CALC_COND_BATCH wrapper, so it chains with other packs' wrappers.  The latent stays full size; while
+a low stage is active the cond batch (ControlNet and concat conditions included) is evaluated at
+the stage size and its predictions are lifted back.  The plan is made from the sigmas the sampler
+really runs (``transformer_options["sample_sigmas"]``), once per run."""
+from __future__ import annotations
+
+from typing import Any
+
+import comfy.patcher_extension
+import torch
+
+from ..schedules.spec import ScheduleSpec
+from ..spectral_core.denoiser import BandRouter
+from . import model_adapter
+from .stage_conds import refuse_regional, resize_conds
+
+WRAPPER_KEY = "spectral_progressive"
+
+
+class PatchState:
+    """What the patched model carries: the schedule and a per-run plan cache."""
+
+    def __init__(self, spec: ScheduleSpec, high: str, frame: str, multiple: int, auto: str):
+        self.spec, self.high, self.frame, self.multiple, self.auto = spec, high, frame, multiple, auto
+        self._key: tuple | None = None
+        self._router: BandRouter | None = None
+        self.log: list[tuple[int, tuple[int, ...]]] = []  # (stage index, spatial size) per cond batch
+
+    def router(self, x: torch.Tensor, model_options: dict) -> BandRouter | None:
+        sig = model_options.get("transformer_options", {}).get("sample_sigmas")
+        if sig is None:
+            return None
+        key = (tuple(x.shape[-2:]), tuple(round(float(v), 7) for v in sig.detach().cpu().tolist()))
+        if key != self._key:
+            plan = self.spec.plan(sig.detach().float().cpu(), tuple(x.shape[-2:]), frame=self.frame,
+                                  spatial_multiple=self.multiple, auto_spectrum=self.auto, entry="noise")
+            law = self.spec.law(self.auto)
+            self._router = BandRouter(plan, frame=self.frame, high=self.high, spectrum=law)
+            self._key = key
+        return self._router
+
+    def __call__(self, executor, model, conds, x_in, timestep, model_options):
+        router = self.router(x_in, model_options)
+        if router is None or tuple(x_in.shape[-2:]) != router.full:
+            return executor(model, conds, x_in, timestep, model_options)
+        e = router.enter(x_in, timestep)
+        if e is None:
+            self.log.append((len(router.plan.stages) - 1, tuple(x_in.shape[-2:])))
+            return executor(model, conds, x_in, timestep, model_options)
+        refuse_regional(conds, "positive/negative")
+        self.log.append((e.index, tuple(e.stage.size)))
+        outs = executor(model, resize_conds(conds, e.stage.size, router.plan.transform), e.x, e.sigma, model_options)
+        return [router.lift(o, e) for o in outs]
+
+
+def patch_model(model: Any, spec: ScheduleSpec, high: str = "zero") -> tuple[Any, PatchState]:
+    """A clone of ``model`` (a ModelPatcher) with the progressive wrapper installed."""
+    state = PatchState(spec, high, model_adapter.frame_of(model), model_adapter.spatial_multiple_of(model),
+                       model_adapter.auto_spectrum(model))
+    spec.law(state.auto)  # validates a custom spectrum now, not mid-run
+    patched = model.clone()
+    patched.remove_wrappers_with_key(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, WRAPPER_KEY)
+    patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, WRAPPER_KEY, state)
+    return patched, state

@@ -1,0 +1,79 @@
+"""Log-log spectrum plots drawn with PIL (ComfyUI already ships it; no plotting stack)."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+COLORS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
+
+
+def spectrum_plot(freqs: Sequence[float], curves: Sequence[tuple[str, Sequence[float]]], fit: tuple[float, float] | None,
+                  markers: Sequence[tuple[str, float]] = (), size: tuple[int, int] = (640, 400),
+                  title: str = "radially averaged power") -> Image.Image:
+    """curves: (label, power per freq); fit: (A, beta) drawn as a dashed line; markers: vertical lines
+    (label, frequency) such as the stage switch frequencies."""
+    W, H = size
+    img = Image.new("RGB", size, (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    left, right, top, bottom = 64, W - 16, 28, H - 40
+    f = np.asarray(freqs, dtype=float)
+    sel = f > 0
+    ys = [np.asarray(c, dtype=float)[sel] for _, c in curves]
+    fx = f[sel]
+    if fx.size == 0:
+        d.text((left, top), "no non-DC frequencies to plot", fill=(0, 0, 0))
+        return img
+    allv = np.concatenate([y[y > 0] for y in ys] + [np.array([1e-12])])
+    lo_y, hi_y = math.log10(max(allv.min(), 1e-12)), math.log10(max(allv.max(), 1e-11))
+    if hi_y - lo_y < 1e-6:
+        hi_y = lo_y + 1
+    lo_x, hi_x = math.log10(fx.min()), math.log10(fx.max() if fx.max() > fx.min() else fx.min() * 10)
+
+    def px(xv: float, yv: float) -> tuple[float, float]:
+        X = left + (math.log10(xv) - lo_x) / (hi_x - lo_x) * (right - left)
+        Y = bottom - (math.log10(max(yv, 1e-300)) - lo_y) / (hi_y - lo_y) * (bottom - top)
+        return X, Y
+
+    d.rectangle([left, top, right, bottom], outline=(0, 0, 0))
+    for k in range(math.floor(lo_y), math.ceil(hi_y) + 1):
+        if lo_y <= k <= hi_y:
+            _, Y = px(10 ** lo_x, 10.0 ** k)
+            d.line([left, Y, right, Y], fill=(225, 225, 225))
+            d.text((4, Y - 6), f"1e{k}", fill=(0, 0, 0))
+    for k in range(math.floor(lo_x), math.ceil(hi_x) + 1):
+        for m in (1, 2, 5):
+            v = m * 10.0 ** k
+            if 10 ** lo_x <= v <= 10 ** hi_x:
+                X, _ = px(v, 10 ** lo_y)
+                d.line([X, top, X, bottom], fill=(235, 235, 235))
+                d.text((X - 6, bottom + 4), f"{v:g}", fill=(0, 0, 0))
+    for i, (label, _) in enumerate(curves):
+        col = COLORS[i % len(COLORS)]
+        pts = [px(a, b) for a, b in zip(fx, ys[i]) if b > 0]
+        if len(pts) > 1:
+            d.line(pts, fill=col, width=2)
+        d.text((left + 8, top + 6 + 12 * i), label, fill=col)
+    if fit is not None:
+        A, beta = fit
+        xs = np.geomspace(fx.min(), fx.max(), 40)
+        pts = [px(v, A * v ** -beta) for v in xs]
+        for a, b in zip(pts[::2], pts[1::2]):
+            d.line([a, b], fill=(0, 0, 0), width=1)
+        d.text((right - 200, top + 6), f"fit A={A:.4g} beta={beta:.4g}", fill=(0, 0, 0))
+    for label, w in markers:
+        if 10 ** lo_x <= w <= 10 ** hi_x:
+            X, _ = px(w, 10 ** lo_y)
+            d.line([X, top, X, bottom], fill=(200, 0, 0), width=1)
+            d.text((X + 3, bottom - 14), label, fill=(200, 0, 0))
+    d.text((left, 8), title, fill=(0, 0, 0))
+    d.text(((left + right) // 2 - 60, H - 18), "frequency (cycles/image)", fill=(0, 0, 0))
+    return img
+
+
+def to_image_tensor(img: Image.Image):
+    """PIL -> ComfyUI IMAGE (1, H, W, 3) float in [0, 1]."""
+    import torch
+    return torch.from_numpy(np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0)[None]

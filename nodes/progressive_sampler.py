@@ -1,0 +1,101 @@
+"""Formulation 1 inside ComfyUI: a ``comfy.samplers.Sampler`` that runs any k-diffusion SAMPLER
+progressively (``spectral_core.sample_progressive``), with noise-mask inpainting, spatial
+conditioning and previews handled at every stage size."""
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import comfy.patcher_extension
+import comfy.samplers
+import torch
+
+from ..schedules.spec import ScheduleSpec
+from ..spectral_core import transforms
+from ..spectral_core.progressive import sample_progressive
+from ..spectral_core.validation import fail
+from . import model_adapter
+from .stage_conds import cond_resize_wrapper, data_to_size, mask_to_size, refuse_regional
+
+WRAPPER_KEY = "spectral_progressive"
+
+
+class _StageDenoiser:
+    """KSamplerX0Inpaint at the current stage's size: the mask, the source latent and the noise
+    are contracted once per stage (data by C/g, noise by C, masks by area averaging)."""
+
+    def __init__(self, model_wrap: Any, noise: torch.Tensor, latent_image: torch.Tensor | None,
+                 denoise_mask: torch.Tensor | None, sigmas: torch.Tensor, transform: str):
+        self.model_wrap = model_wrap
+        self.inner_model = model_wrap  # ComfyUI's samplers look through model.inner_model.inner_model
+        self.full = (noise, latent_image, denoise_mask)
+        self.sigmas = sigmas
+        self.transform = transform
+        self.current = self.full
+
+    def set_stage(self, index: int, stage: Any) -> None:
+        noise, latent, mask = self.full
+        size = tuple(stage.size)
+        if size == tuple(noise.shape[-2:]):
+            self.current = self.full
+            return
+        self.current = (
+            transforms.down(noise, size, self.transform).to(noise.dtype),
+            None if latent is None else data_to_size(latent, size, self.transform),
+            None if mask is None else mask_to_size(mask, size),
+        )
+
+    def __call__(self, x, sigma, denoise_mask=None, model_options={}, seed=None):  # noqa: B006 - ComfyUI's signature
+        noise, latent, mask = self.current
+        if mask is not None:
+            if "denoise_mask_function" in model_options:
+                mask = model_options["denoise_mask_function"](sigma, mask, extra_options={"model": self.model_wrap,
+                                                                                          "sigmas": self.sigmas})
+            keep = 1.0 - mask
+            x = x * mask + self.model_wrap.inner_model.scale_latent_inpaint(
+                x=x, sigma=sigma, noise=noise, latent_image=latent) * keep
+        out = self.model_wrap(x, sigma, model_options=model_options, seed=seed)
+        if mask is not None:
+            out = out * mask + latent * keep
+        return out
+
+
+class ProgressiveKSampler(comfy.samplers.Sampler):
+    """Runs ``base`` (a KSAMPLER) on each stage of ``spec``'s plan."""
+
+    def __init__(self, base: Any, spec: ScheduleSpec):
+        if not isinstance(base, comfy.samplers.KSAMPLER):
+            fail("sampler", "a k-diffusion SAMPLER (KSamplerSelect or a Sampler* node)", type(base).__name__)
+        self.base = base
+        self.spec = spec
+        self.last_plan = None
+
+    def plan_for(self, model_wrap: Any, sigmas: torch.Tensor, shape: tuple, entry: str):
+        inner = model_wrap.inner_model
+        return self.spec.plan(sigmas.detach().float().cpu(), shape[-2:], frame=model_adapter.frame_of(inner),
+                              spatial_multiple=model_adapter.spatial_multiple_of(inner),
+                              auto_spectrum=model_adapter.auto_spectrum(inner), entry=entry)
+
+    def sample(self, model_wrap, sigmas, extra_args, callback, noise, latent_image=None, denoise_mask=None,
+               disable_pbar=False):
+        inner = model_wrap.inner_model
+        refuse_regional(getattr(model_wrap, "conds", {}), "positive/negative")
+        max_denoise = self.max_denoise(model_wrap, sigmas)
+        has_signal = latent_image is not None and bool(torch.count_nonzero(latent_image))  # once, before the loop
+        entry = "signal" if has_signal and not max_denoise else "noise"
+        plan = self.plan_for(model_wrap, sigmas, tuple(noise.shape), entry)
+        self.last_plan = plan
+        frame = plan.frame.name
+        x = inner.model_sampling.noise_scaling(sigmas[0], noise, latent_image, max_denoise)
+        denoiser = _StageDenoiser(model_wrap, noise, latent_image, denoise_mask, sigmas, plan.transform)
+        comfy.patcher_extension.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, WRAPPER_KEY,
+                                                     cond_resize_wrapper, extra_args["model_options"], is_model_options=True)
+        total = plan.steps
+        k_callback = None
+        if callback is not None:
+            k_callback = lambda d: callback(d["i"], d["denoised"], d["x"], total)  # noqa: E731
+        base_fn = functools.partial(self.base.sampler_function, **self.base.extra_options)
+        samples = sample_progressive(denoiser, x, sigmas, extra_args=extra_args, callback=k_callback,
+                                     disable=disable_pbar, plan=plan, sampler=base_fn, frame=frame,
+                                     noise=noise if entry == "noise" else None, stage_hook=denoiser.set_stage)
+        return inner.model_sampling.inverse_noise_scaling(sigmas[-1], samples)
