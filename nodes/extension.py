@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
+from .edit_nodes import FrequencyBandGain, FrequencyEdit
 from .expand_nodes import SpectralNoiseExpand
 from .model_nodes import SpectralProgressiveModel
 from .probe_nodes import PowerSpectrumProbe
@@ -10,16 +11,14 @@ from .sampler_nodes import SamplerSpectralProgressive, SpectralProgressiveSample
 from .schedule_nodes import DeltaSchedule
 
 NODES: list[type[io.ComfyNode]] = [SamplerSpectralProgressive, SpectralProgressiveModel, SpectralProgressiveSampler,
-                                   DeltaSchedule, PowerSpectrumProbe, SpectralNoiseExpand]
+                                   DeltaSchedule, PowerSpectrumProbe, SpectralNoiseExpand, FrequencyEdit, FrequencyBandGain]
 
 
 class SpectralProgressiveExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        try:
-            from . import routes  # the web preview's server route; absent outside a running server
-            routes.register()
-        except ImportError:
-            pass
+        from . import routes  # the web preview's server route (a no-op without a running server)
+
+        routes.register()
         return list(NODES)
 
 

@@ -26,8 +26,9 @@ def spectrum_plot(freqs: Sequence[float], curves: Sequence[tuple[str, Sequence[f
     if fx.size == 0:
         d.text((left, top), "no non-DC frequencies to plot", fill=(0, 0, 0))
         return img
-    allv = np.concatenate([y[y > 0] for y in ys] + [np.array([1e-12])])
-    lo_y, hi_y = math.log10(max(allv.min(), 1e-12)), math.log10(max(allv.max(), 1e-11))
+    pos = [y[y > 0] for y in ys if np.any(y > 0)]
+    allv = np.concatenate(pos) if pos else np.array([1e-12, 1.0])
+    lo_y, hi_y = math.log10(max(allv.min(), 1e-300)), math.log10(max(allv.max(), 1e-300))
     if hi_y - lo_y < 1e-6:
         hi_y = lo_y + 1
     lo_x, hi_x = math.log10(fx.min()), math.log10(fx.max() if fx.max() > fx.min() else fx.min() * 10)

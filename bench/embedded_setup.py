@@ -1,0 +1,65 @@
+"""The embedded default model with its measured spectrum and plans: shared by the demo and the
+benchmarks so that every one of them runs the same thing."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..embedded import data
+from ..embedded.model import IMAGE_SIZE, SPATIAL_MULTIPLE, load_default_model
+from ..schedules import plan_stages
+from ..spectral_core.spectra import PowerLaw, measure_spectrum
+
+SPECTRUM_JSON = Path(__file__).resolve().parent.parent / "embedded" / "spectrum.json"
+
+
+class CountingModel:
+    """Wraps a denoiser and records the spatial size of every call."""
+
+    def __init__(self, model):
+        self.model = model
+        self.calls: list[tuple[int, int]] = []
+
+    def __call__(self, x, sigma, **kw):
+        self.calls.append((int(x.shape[-2]), int(x.shape[-1])))
+        return self.model(x, sigma, **kw)
+
+    def tokens(self, power: int = 1) -> float:
+        return float(sum((h * w) ** power for h, w in self.calls))
+
+
+@dataclass
+class Embedded:
+    model: torch.nn.Module
+    law: PowerLaw
+    size: int = IMAGE_SIZE
+    multiple: int = SPATIAL_MULTIPLE
+
+    def plan(self, sigmas: torch.Tensor, scales=(0.5, 1.0), delta: float = 0.01, **kw):
+        return plan_stages(sigmas, (self.size, self.size), delta=delta, scales=scales, spectrum=self.law,
+                           spatial_multiple=self.multiple, **kw)
+
+
+def load_spectrum() -> PowerLaw:
+    """The embedded model's data spectrum: spectrum.json, or measured now on held-out crops."""
+    if SPECTRUM_JSON.is_file():
+        rec = json.loads(SPECTRUM_JSON.read_text())
+        return PowerLaw(float(rec["A"]), float(rec["beta"]))
+    return measure_spectrum(data.heldout_crops(256, seed=0)).fit.law
+
+
+def load_embedded(device: str = "cpu") -> Embedded:
+    try:
+        model = load_default_model(device=device)
+    except FileNotFoundError as exc:
+        from .common import die
+        die(str(exc))
+    return Embedded(model, load_spectrum())
+
+
+def linear_sigmas(steps: int) -> torch.Tensor:
+    """The embedded model's schedule: t from 1 to 0 in equal steps (CONST frame)."""
+    return torch.linspace(1.0, 0.0, steps + 1)
