@@ -1,0 +1,227 @@
+"""Quality at matched compute, ablations and design choices (issue 5; seed 001 Sec. 5.4).
+
+    python -m spectral_progressive.bench.quality --testbed gaussian|embedded [--steps 50] [--samples 32]
+                                                 [--out bench/results]
+
+gaussian: data with independent DCT coefficients of variance A w^-beta on a 32x32 grid (A, beta
+scaled so the switch times equal FLUX's at 128x128), its exact denoiser and FLUX's shifted schedule
+shape (shift e^1.15).  Every method is linear
+in its noise, so the output law is N(0, C) with C obtained exactly from impulse responses, and the
+KL to the data law is exact.
+embedded: the shipped model; PSNR/SSIM against the same-seed 50-step run, log radial-spectrum error
+and patch sliced-Wasserstein distance against held-out data crops.
+
+Each row has its FLOP-ideal speed-up (tokens) and, for progressive rows, the fewer-step baseline at
+the same cost is listed alongside.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+
+import torch
+
+from ..schedules import plan_stages
+from ..spectral_core import progressive_denoiser, sample_ab2, sample_euler, sample_progressive, transforms
+from ..spectral_core.gaussian import GaussianSpectrumModel
+from ..spectral_core.spectra import PowerLaw
+from .common import check_out_dir, die, table, write_json
+from .variants import naive_progressive, no_alignment, plan_cost
+
+GAUSS_SIZE = 32
+GAUSS_LAW = PowerLaw(203.62 * 4 ** -1.9155, 1.9155)  # FLUX at 128x128, frequencies scaled to a 32x32 grid
+
+
+def methods(sig: torch.Tensor, size: int, law: PowerLaw, multiple: int, steps: int):
+    """(name, group, kind, plan or None, extra) rows of the benchmark."""
+    def plan(scales=(0.5, 1.0), delta=0.01, **kw):
+        return plan_stages(sig, (size, size), delta=delta, scales=scales, spectrum=law, spatial_multiple=multiple,
+                           respace=kw.pop("respace", "affine"), **kw)
+    rows = [("baseline", "reference", "baseline", None, {})]
+    for S, scales in ((2, (0.5, 1.0)), (3, (0.25, 0.5, 1.0))):
+        for d in (0.001, 0.01, 0.05, 0.1, 0.2):
+            rows.append((f"progressive S={S} delta={d}", "delta/S sweep", "progressive", plan(scales, d), {}))
+    p2, p3 = plan(), plan((0.25, 0.5, 1.0))
+    for label, p in (("S=2", p2), ("S=3", p3)):
+        rows.append((f"naive upscale+renoise {label}", "baselines", "naive", p, {}))
+        rows.append((f"no timestep alignment {label}", "baselines", "noalign", p, {}))
+    for tr in ("dwt", "fft"):
+        rows.append((f"transform {tr} S=2", "transform", "progressive", plan(transform=tr), {}))
+    rows.append(("refill matched S=2", "refill", "progressive", plan(refill="matched"), {}))
+    rows.append(("refill fresh noise S=2", "refill", "progressive", p2, {"fresh_refill": True}))
+    rows.append(("respace keep S=2", "respace", "progressive", plan(respace="keep"), {}))
+    rows.append(("patch zero, user sigmas S=2", "formulation", "patch", p2, {"high": "zero", "grid": "user"}))
+    rows.append(("patch zero, mapped sigmas S=2", "formulation", "patch", p2, {"high": "zero", "grid": "mapped"}))
+    rows.append(("patch wiener, user sigmas S=2", "formulation", "patch", p2, {"high": "wiener", "grid": "user"}))
+    rows.append(("patch wiener, mapped sigmas S=2", "formulation", "patch", p2, {"high": "wiener", "grid": "mapped"}))
+    rows.append(("AB2 multistep, progressive S=2", "sampler", "progressive", p2, {"sampler": sample_ab2}))
+    rows.append(("AB2 multistep, patch zero mapped S=2", "sampler", "patch", p2,
+                 {"high": "zero", "grid": "mapped", "sampler": sample_ab2}))
+    return rows
+
+
+def _linear_sigmas(steps: int) -> torch.Tensor:
+    return torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64)
+
+
+FLUX_SHIFT = math.exp(1.15)  # FLUX's time shift at 1024^2 (mu = 1.15)
+
+
+def _shifted_sigmas(steps: int, shift: float = FLUX_SHIFT) -> torch.Tensor:
+    """sigma = s t / (1 + (s - 1) t) on equally spaced t: FLUX's schedule shape."""
+    t = torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64)
+    return shift * t / (1.0 + (shift - 1.0) * t)
+
+
+def run_method(model, noise, fresh, sig, kind, plan, extra, law):
+    """One method on a batch of noise; returns (output, cost in full-size steps)."""
+    sampler = extra.get("sampler", sample_euler)
+    if kind == "baseline":
+        return sampler(model, noise, sig.to(noise.dtype)), len(sig) - 1
+    if kind == "progressive":
+        refill = fresh if extra.get("fresh_refill") else None
+        x = noise * float(sig[0])
+        if refill is not None:  # fresh noise for the new bands: pass it with the start's own low band
+            refill = refill - transforms.project_low(refill, plan.stages[0].size) + transforms.project_low(noise, plan.stages[0].size)
+        return sample_progressive(model, x, sig.to(noise.dtype), plan=plan, sampler=sampler, noise=refill), plan_cost(plan)
+    if kind == "naive":
+        return naive_progressive(model, noise, plan, fresh, sampler), plan_cost(plan, extra_low_calls=1)
+    if kind == "noalign":
+        return no_alignment(model, noise, plan, sampler), plan_cost(plan)
+    if kind == "patch":
+        grid = plan.full_sigmas() if extra["grid"] == "mapped" else sig
+        den = progressive_denoiser(model, plan, high=extra["high"], spectrum=law)
+        calls = []
+        counted = lambda x, s, **k: (calls.append(plan.stage_index(float(s.reshape(-1)[0]))), den(x, s, **k))[1]  # noqa: E731
+        out = sampler(counted, noise * float(grid[0]), grid.to(noise.dtype))
+        H, W = plan.full_size
+        cost = sum(plan.stages[i].size[0] * plan.stages[i].size[1] / (H * W) for i in calls) / 1.0
+        return out, cost
+    raise ValueError(kind)
+
+
+# ---------------------------------------------------------------- Gaussian testbed (exact KL)
+
+def gaussian_kl_of_linear_map(model: GaussianSpectrumModel, m_noise: torch.Tensor, m_fresh: torch.Tensor | None) -> float:
+    """KL(N(0, C) || N(0, diag P)), C = M1^T M1 + M2^T M2 in DCT coefficients."""
+    p = model.power.flatten()
+    c = m_noise.T @ m_noise
+    if m_fresh is not None:
+        c = c + m_fresh.T @ m_fresh
+    d = p.numel()
+    sign, logdet = torch.linalg.slogdet(c)
+    if sign <= 0:
+        return float("inf")
+    return float(0.5 * ((torch.diagonal(c) / p).sum() - d + torch.log(p).sum() - logdet))
+
+
+def gaussian_bench(steps: int) -> list[dict]:
+    """Every method with Euler and with AB2 (a second-order solver whose own discretisation error
+    is small, so its KL isolates the method's approximation)."""
+    size = GAUSS_SIZE
+    model = GaussianSpectrumModel.power_law(GAUSS_LAW, (size, size))
+    sig = _shifted_sigmas(steps)
+    d = size * size
+    basis = transforms.inverse(torch.eye(d, dtype=torch.float64).reshape(d, 1, size, size), "dct")
+    zeros = torch.zeros_like(basis)
+
+    def kl(kind, plan, extra, grid) -> tuple[float, float]:
+        out_n, cost = run_method(model, basis, zeros, grid, kind, plan, extra, GAUSS_LAW)
+        m2 = None
+        if kind == "naive" or extra.get("fresh_refill"):
+            out_f, _ = run_method(model, zeros, basis, grid, kind, plan, extra, GAUSS_LAW)
+            m2 = transforms.forward(out_f, "dct").reshape(d, d)
+        return gaussian_kl_of_linear_map(model, transforms.forward(out_n, "dct").reshape(d, d), m2), cost
+
+    rows = []
+    for name, group, kind, plan, extra in methods(sig, size, GAUSS_LAW, 1, steps):
+        if group == "sampler":
+            continue  # both samplers are run for every row below
+        row = {"method": name, "group": group}
+        for label, smp in (("Euler", sample_euler), ("AB2", sample_ab2)):
+            value, cost = kl(kind, plan, dict(extra, sampler=smp), sig)
+            row["speed-up (tokens)"] = steps / cost
+            row[f"KL {label}"] = value
+            if kind != "baseline":
+                eq = max(1, round(cost))
+                row["equal-cost steps"] = eq
+                row[f"equal-cost KL {label}"] = kl("baseline", None, {"sampler": smp}, _shifted_sigmas(eq))[0]
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------- embedded model
+
+def embedded_bench(steps: int, samples: int, seed: int) -> list[dict]:
+    from .embedded_setup import load_embedded
+    from .metrics import log_spectrum_error, patches, psnr, sliced_wasserstein, ssim
+    from ..embedded import data
+    emb = load_embedded()
+    size = emb.size
+    sig = _linear_sigmas(steps).float()
+    g = torch.Generator().manual_seed(seed)
+    noise = torch.randn(samples, 3, size, size, generator=g)
+    fresh = torch.randn(samples, 3, size, size, generator=g)
+    held = data.heldout_crops(max(256, samples), seed=1)
+    held_p = patches(held)
+    base = None
+    rows = []
+    eq_cache: dict[int, torch.Tensor] = {}
+    for name, group, kind, plan, extra in methods(sig.double(), size, emb.law, emb.multiple, steps):
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            out, cost = run_method(emb.model, noise, fresh, sig, kind, plan, extra, emb.law)
+        wall = time.perf_counter() - t0
+        if base is None:
+            base = out
+        row = {"method": name, "group": group, "speed-up (tokens)": steps / cost, "wall s": wall,
+               "PSNR vs 50-step dB": float(psnr(out, base).mean()) if kind != "baseline" else float("inf"),
+               "SSIM vs 50-step": float(ssim(out, base).mean()),
+               "log-spectrum error": log_spectrum_error(out, held),
+               "patch SW to data": sliced_wasserstein(patches(out), held_p)}
+        if kind != "baseline":
+            eq = max(1, round(cost))
+            if eq not in eq_cache:
+                with torch.no_grad():
+                    eq_cache[eq] = sample_euler(emb.model, noise, _linear_sigmas(eq).float())
+            row["equal-cost baseline steps"] = eq
+            row["equal-cost PSNR dB"] = float(psnr(eq_cache[eq], base).mean())
+            row["equal-cost patch SW"] = sliced_wasserstein(patches(eq_cache[eq]), held_p)
+        rows.append(row)
+        print(f"  {name}: {wall:.1f}s", flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Quality at matched compute, ablations and design choices.")
+    ap.add_argument("--testbed", choices=["gaussian", "embedded"], default="gaussian")
+    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--samples", type=int, default=32, help="embedded testbed: samples per method")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--out", default="bench/results")
+    args = ap.parse_args(argv)
+    if args.steps < 2:
+        die("--steps must be at least 2")
+    if args.samples < 2:
+        die("--samples must be at least 2")
+    if args.threads < 0:
+        die("--threads must be 0 (default) or positive")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    check_out_dir(args.out)
+    torch.set_grad_enabled(False)
+    rows = gaussian_bench(args.steps) if args.testbed == "gaussian" else embedded_bench(args.steps, args.samples, args.seed)
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    print(table(rows, cols))
+    write_json(os.path.join(args.out, f"quality_{args.testbed}.json"),
+               {"command": f"python -m spectral_progressive.bench.quality --testbed {args.testbed} --steps {args.steps}"
+                           + (f" --samples {args.samples}" if args.testbed == "embedded" else ""),
+                "torch": torch.__version__, "rows": rows})
+    _ = math
+
+
+if __name__ == "__main__":
+    main()
