@@ -51,9 +51,10 @@ def load_spectrum() -> PowerLaw:
     return measure_spectrum(data.heldout_crops(256, seed=0)).fit.law
 
 
-def load_embedded(device: str = "cpu") -> Embedded:
+def load_embedded(device: str = "cpu", weights: str | None = None) -> Embedded:
+    """The shipped model (or ``weights``, a safetensors file of the same architecture)."""
     try:
-        model = load_default_model(device=device)
+        model = load_default_model(device=device, path=weights)
     except FileNotFoundError as exc:
         from .common import die
         die(str(exc))

@@ -19,9 +19,23 @@ SHAPES = [(1, 4, 64, 64), (1, 16, 64, 64), (1, 4, 128, 128), (1, 16, 128, 128), 
           (1, 16, 256, 256), (1, 16, 21, 60, 104)]
 
 
-def run(device: str, repeats: int, model_call_ms: float | None) -> list[dict]:
+def embedded_call_ms(device: str, repeats: int) -> float:
+    """One call of the embedded model on a (1, 3, 64, 64) input, in ms."""
+    from .embedded_setup import load_embedded
+    emb = load_embedded(device)
+    x = torch.randn(1, 3, emb.size, emb.size, device=device)
+    s = torch.full((1,), 0.5, device=device)
+    return 1e3 * time_call(lambda: emb.model(x, s), device, repeats)
+
+
+def run(device: str, repeats: int, model_call_ms: float | None, embedded: bool = False) -> list[dict]:
     rows = []
-    for shape in SHAPES:
+    shapes = list(SHAPES)
+    emb_ms = None
+    if embedded:
+        emb_ms = embedded_call_ms(device, repeats)
+        shapes = [(1, 3, 64, 64)] + shapes
+    for shape in shapes:
         x = torch.randn(shape, device=device)
         H, W = shape[-2:]
         small = (H // 2, W // 2)
@@ -32,9 +46,11 @@ def run(device: str, repeats: int, model_call_ms: float | None) -> list[dict]:
             row[f"{name} fwd ms"] = 1e3 * time_call(lambda: transforms.forward(x, name), device, repeats)
         row["expand ms"] = 1e3 * time_call(lambda: expand(lo, (H, W), 0.85, noise=noise, validate=False), device, repeats)
         row["contract ms"] = 1e3 * time_call(lambda: contract(x, small, 0.9, validate=False), device, repeats)
-        if model_call_ms is not None:
+        call = emb_ms if (emb_ms is not None and shape == (1, 3, 64, 64)) else model_call_ms
+        if call is not None:
             per_run = row["expand ms"] + row["contract ms"]
-            row["share of 50-step run %"] = 100.0 * per_run / (50 * model_call_ms)
+            row["model call ms"] = call
+            row["share of 50-step run %"] = 100.0 * per_run / (50 * call)
         rows.append(row)
     return rows
 
@@ -45,6 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--model-call-ms", type=float, default=None,
                     help="cost of one model call at these sizes, to report the ops' share of a 50-step run")
+    ap.add_argument("--embedded", action="store_true",
+                    help="also time the embedded model at 1x3x64x64 and report the ops' share of a 50-step run")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--out", default="bench/results/spectral_ops.json")
     args = ap.parse_args(argv)
@@ -59,8 +77,8 @@ def main(argv: list[str] | None = None) -> None:
     import os
     check_out_dir(os.path.dirname(os.path.abspath(args.out)))
     torch.set_grad_enabled(False)
-    rows = run(args.device, args.repeats, args.model_call_ms)
-    cols = list(rows[0].keys())
+    rows = run(args.device, args.repeats, args.model_call_ms, args.embedded)
+    cols = list(dict.fromkeys(k for r in rows for k in r))
     print(table(rows, cols))
     write_json(args.out, {"device": args.device, "torch": torch.__version__, "threads": torch.get_num_threads(),
                           "rows": rows})
