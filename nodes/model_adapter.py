@@ -60,6 +60,29 @@ def auto_spectrum(model: Any) -> str:
     return _SPECTRUM_BY_FORMAT.get(latent_format_name(model), "flux")
 
 
+# core argument names -> the node inputs the user sets (DeltaSchedule widgets, the sampler's latent)
+_INPUT_NAMES = {"latent_size": "latent_image", "switch_steps": "manual_switch", "switch_sigmas": "manual_switch"}
+
+
+def renamed(exc: ValueError) -> ValueError:
+    """A core ValueError ("name: expected ...") re-addressed to the node input the user set."""
+    msg = str(exc)
+    head, sep, rest = msg.partition(":")
+    if sep and head in _INPUT_NAMES:
+        return ValueError(f"{_INPUT_NAMES[head]}:{rest}")
+    return exc
+
+
+def plan(spec: Any, sigmas: Any, size: Any, model: Any, entry: str = "noise") -> Any:
+    """``spec.plan`` with the frame, spatial multiple and spectrum preset read from ``model``;
+    errors name the node inputs."""
+    try:
+        return spec.plan(sigmas, tuple(int(v) for v in size), frame=frame_of(model),
+                         spatial_multiple=spatial_multiple_of(model), auto_spectrum=auto_spectrum(model), entry=entry)
+    except ValueError as exc:
+        raise renamed(exc) from None
+
+
 def check_latent(model: Any, samples: Any, name: str = "latent") -> None:
     """Rank and channel count of a latent against what the model expects."""
     bm = base_model(model)

@@ -2,7 +2,9 @@
 CALC_COND_BATCH wrapper, so it chains with other packs' wrappers.  The latent stays full size; while
 a low stage is active the cond batch (ControlNet and concat conditions included) is evaluated at
 the stage size and its predictions are lifted back.  The plan is made from the sigmas the sampler
-really runs (``transformer_options["sample_sigmas"]``), once per run."""
+really runs (``transformer_options["sample_sigmas"]``), once per run.  An OUTER_SAMPLE wrapper checks
+the run before sampling starts (latent rank and channels, regional conditioning, the plan itself),
+so a combination that cannot work fails with a clear message instead of mid-run."""
 from __future__ import annotations
 
 from typing import Any
@@ -13,7 +15,7 @@ import torch
 from ..schedules.spec import ScheduleSpec
 from ..spectral_core.denoiser import BandRouter
 from . import model_adapter
-from .stage_conds import refuse_regional, resize_conds
+from .stage_conds import has_regional, refuse_regional, resize_conds
 
 WRAPPER_KEY = "spectral_progressive"
 
@@ -33,12 +35,28 @@ class PatchState:
             return None
         key = (tuple(x.shape[-2:]), tuple(round(float(v), 7) for v in sig.detach().cpu().tolist()))
         if key != self._key:
-            plan = self.spec.plan(sig.detach().float().cpu(), tuple(x.shape[-2:]), frame=self.frame,
-                                  spatial_multiple=self.multiple, auto_spectrum=self.auto, entry="noise")
+            try:
+                plan = self.spec.plan(sig.detach().float().cpu(), tuple(x.shape[-2:]), frame=self.frame,
+                                      spatial_multiple=self.multiple, auto_spectrum=self.auto, entry="noise")
+            except ValueError as exc:
+                raise model_adapter.renamed(exc) from None
             law = self.spec.law(self.auto)
             self._router = BandRouter(plan, frame=self.frame, high=self.high, spectrum=law)
             self._key = key
         return self._router
+
+    def outer_sample(self, executor, noise, latent_image, sampler, sigmas, *args, **kwargs):
+        """OUTER_SAMPLE wrapper: everything that can be checked is checked before the first step."""
+        guider = executor.class_obj
+        patcher = getattr(guider, "model_patcher", None)
+        if patcher is not None:
+            model_adapter.check_latent(patcher, noise, "latent_image")
+        if sigmas is not None and len(sigmas) > 1:
+            self.router(noise, {"transformer_options": {"sample_sigmas": sigmas}})  # plans now: errors before sampling
+            if len(self._router.plan.stages) > 1 and has_regional(getattr(guider, "conds", None)):
+                refuse_regional(guider.conds, "positive/negative")
+        self.log = []  # per run
+        return executor(noise, latent_image, sampler, sigmas, *args, **kwargs)
 
     def __call__(self, executor, model, conds, x_in, timestep, model_options):
         router = self.router(x_in, model_options)
@@ -61,5 +79,7 @@ def patch_model(model: Any, spec: ScheduleSpec, high: str = "zero") -> tuple[Any
     spec.law(state.auto)  # validates a custom spectrum now, not mid-run
     patched = model.clone()
     patched.remove_wrappers_with_key(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, WRAPPER_KEY)
+    patched.remove_wrappers_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, WRAPPER_KEY)
     patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, WRAPPER_KEY, state)
+    patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, WRAPPER_KEY, state.outer_sample)
     return patched, state

@@ -15,6 +15,7 @@ from ..spectral_core import transforms
 from ..spectral_core.progressive import sample_progressive
 from ..spectral_core.validation import fail
 from . import model_adapter
+from .model_patch import PatchState
 from .stage_conds import cond_resize_wrapper, data_to_size, mask_to_size, refuse_regional
 
 WRAPPER_KEY = "spectral_progressive"
@@ -71,14 +72,18 @@ class ProgressiveKSampler(comfy.samplers.Sampler):
         self.last_plan = None
 
     def plan_for(self, model_wrap: Any, sigmas: torch.Tensor, shape: tuple, entry: str):
-        inner = model_wrap.inner_model
-        return self.spec.plan(sigmas.detach().float().cpu(), shape[-2:], frame=model_adapter.frame_of(inner),
-                              spatial_multiple=model_adapter.spatial_multiple_of(inner),
-                              auto_spectrum=model_adapter.auto_spectrum(inner), entry=entry)
+        return model_adapter.plan(self.spec, sigmas.detach().float().cpu(), shape[-2:], model_wrap.inner_model, entry)
 
     def sample(self, model_wrap, sigmas, extra_args, callback, noise, latent_image=None, denoise_mask=None,
                disable_pbar=False):
         inner = model_wrap.inner_model
+        wrappers = comfy.patcher_extension.get_all_wrappers(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH,
+                                                            extra_args["model_options"], is_model_options=True)
+        if any(isinstance(w, PatchState) for w in wrappers):
+            fail("model", "a model without the SpectralProgressiveModel patch: the progressive sampler already samples "
+                 "progressively (use the patch with an ordinary sampler, or this sampler with the unpatched model)",
+                 "a SpectralProgressiveModel-patched model")
+        model_adapter.check_latent(inner, noise, "latent_image")
         refuse_regional(getattr(model_wrap, "conds", {}), "positive/negative")
         max_denoise = self.max_denoise(model_wrap, sigmas)
         has_signal = latent_image is not None and bool(torch.count_nonzero(latent_image))  # once, before the loop

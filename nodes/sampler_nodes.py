@@ -45,13 +45,12 @@ class SamplerSpectralProgressive(io.ComfyNode):
         return io.NodeOutput(ProgressiveKSampler(sampler, _spec(schedule)))
 
 
-def ksampler_sigmas(model, scheduler: str, steps: int, denoise: float):
-    """The sigmas ComfyUI's KSampler would run for (steps, scheduler, denoise)."""
+def ksampler_sigmas(model, scheduler: str, steps: int, denoise: float, sampler_name: str = "euler"):
+    """The sigmas ComfyUI's KSampler would run for (steps, scheduler, denoise, sampler_name): its own
+    code, so denoise truncation and the samplers that drop the penultimate sigma (dpm_2, uni_pc) match."""
     if denoise <= 0.0:
         return None
-    total = steps if denoise >= 0.9999 else int(steps / denoise)
-    sig = comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), scheduler, total).cpu()
-    return sig[-(steps + 1):]
+    return comfy.samplers.KSampler(model, steps, "cpu", sampler_name, scheduler, denoise).sigmas.cpu()
 
 
 class SpectralProgressiveSampler(io.ComfyNode):
@@ -90,7 +89,7 @@ class SpectralProgressiveSampler(io.ComfyNode):
         latent = comfy.sample.fix_empty_latent_channels(model, latent)
         model_adapter.check_latent(model, latent, "latent_image")
         out = latent_image.copy()
-        sigmas = ksampler_sigmas(model, scheduler, steps, denoise)
+        sigmas = ksampler_sigmas(model, scheduler, steps, denoise, sampler_name)
         if sigmas is None:
             out["samples"] = latent
             return io.NodeOutput(out, "denoise 0: nothing to do")

@@ -2,6 +2,8 @@
 the plan's mapped full-size SIGMAS for the model patch)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from comfy_api.latest import io
 
@@ -34,8 +36,11 @@ def build_spec(mode: str, delta: float, stages: int, scales: str, transform: str
             kwargs["switch_steps"] = parse_ints(manual_switch, "manual_switch")
         else:
             kwargs["switch_sigmas"] = parse_floats(manual_switch, "manual_switch")
-    return ScheduleSpec(mode=mode, delta=delta, scales=sc, transform=transform, spectrum=law, refill=refill,
-                        respace=respace, **kwargs)
+    try:
+        return ScheduleSpec(mode=mode, delta=delta, scales=sc, transform=transform, spectrum=law, refill=refill,
+                            respace=respace, **kwargs)
+    except ValueError as exc:  # switch_sigmas / switch_steps are the manual_switch widget
+        raise model_adapter.renamed(exc) from None
 
 
 SCHEDULE_INPUTS = [
@@ -55,7 +60,8 @@ SCHEDULE_INPUTS = [
                    tooltip="Data power spectrum P(w) = A w^-beta: 'auto' picks from the model's latent format, presets from "
                            "seed 001 Table 4, or 'custom' A and beta. A connected probe spectrum overrides this."),
     io.Float.Input("custom_A", default=203.62, min=1e-6, max=1e9, step=0.01, tooltip="A of a custom power law."),
-    io.Float.Input("custom_beta", default=1.9155, min=0.0, max=10.0, step=0.001, tooltip="beta of a custom power law."),
+    io.Float.Input("custom_beta", default=1.9155, min=0.0, max=10.0, step=0.001, round=0.0001,
+                   tooltip="beta of a custom power law."),
     io.Combo.Input("refill", options=list(REFILLS), default="paper",
                    tooltip="New frequencies at a switch: 'paper' fills t~ * noise; 'matched' fills noise whose power "
                            "matches the spectrum prior at t~ (exact for Gaussian data)."),
@@ -103,10 +109,13 @@ class DeltaSchedule(io.ComfyNode):
         summary = f"schedule: {spec.mode}, delta={spec.delta}, scales={spec.scales}, transform={spec.transform}"
         if sigmas is not None and latent is not None and model is not None and len(sigmas) > 1:
             samples = latent["samples"]
-            plan = spec.plan(sigmas.float().cpu(), tuple(samples.shape[-2:]), frame=model_adapter.frame_of(model),
-                             spatial_multiple=model_adapter.spatial_multiple_of(model),
-                             auto_spectrum=model_adapter.auto_spectrum(model))
+            plan = model_adapter.plan(spec, sigmas.float().cpu(), samples.shape[-2:], model)
             out_sigmas = plan.full_sigmas().to(torch.float32)
+            if spec.switch_steps is not None:
+                # step numbers index the grid they are applied to: on mapped_sigmas they would name other
+                # times.  Resolve them to this run's sigmas so the schedule and mapped_sigmas agree.
+                spec = replace(spec, switch_steps=None,
+                               switch_sigmas=tuple(float(sigmas[k]) for k in spec.switch_steps))
             summary = plan.summary() + (
                 f"\nmodel patch on your sigmas: {plan.compute_ratio('tokens', grid=sigmas.float().cpu()):.3f}x (tokens); "
                 f"on mapped_sigmas: {plan.compute_ratio('tokens', grid=plan.full_sigmas()):.3f}x")

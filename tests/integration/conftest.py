@@ -1,0 +1,323 @@
+"""Integration fixtures: a real ComfyUI found through COMFYUI_PATH, in-process and over HTTP.
+
+Nothing here imports ComfyUI at import time: each test module skips itself (harness.require_comfyui)
+when COMFYUI_PATH is unset, and the fixtures below only run for collected tests.
+
+* ``comfy`` (session): ComfyUI on sys.path in CPU mode, its built-in and comfy_extras nodes, the pack
+  loaded exactly as ComfyUI loads it (nodes.load_custom_node on COMFYUI_PATH/custom_nodes/
+  spectral_progressive, or on a temporary link to this repo when that link does not exist), the
+  test-only nodes (test_nodes/spectral_it_nodes), tiny model files registered as diffusion_models,
+  temporary output/input/temp folders, latent previews on (Latent2RGB), --disable-metadata (so
+  prompts holding in-process tensors, {"__value__": ...}, are never json-dumped into PNGs) and a
+  progress hook like the server's (main.hijack_progress).  ``comfy.run(prompt)`` validates and
+  executes an API-format prompt with a fresh execution.PromptExecutor and returns a RunResult.
+* ``server`` (session): ``main.py --cpu --listen 127.0.0.1`` in a subprocess with
+  --extra-model-paths-config (tiny model files, the test nodes and, when COMFYUI_PATH/custom_nodes
+  has no link to this repo, a temporary one), temporary output/input/temp/user folders,
+  an in-memory database, latent2rgb previews, OMP_NUM_THREADS=1.
+
+Both write the tiny model files (tiny_models.write_model_files) into their own temporary folders;
+nothing is written into the ComfyUI checkout.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from . import harness
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+TEST_NODES_DIR = os.path.join(HERE, "test_nodes")
+TEST_NODE_PKG = os.path.join(TEST_NODES_DIR, "spectral_it_nodes")
+
+
+def _pack_dir(comfy_dir: str, tmp_root: str) -> tuple[str, str | None]:
+    """(path ComfyUI loads the pack from, extra custom_nodes dir for the server or None)."""
+    link = os.path.join(comfy_dir, "custom_nodes", "spectral_progressive")
+    if os.path.isdir(link) and os.path.realpath(link) == os.path.realpath(REPO):
+        return link, None
+    # no link (or a link to another copy): load this repo through a folder named like the package
+    extra = os.path.join(tmp_root, "pack_nodes")
+    os.makedirs(extra, exist_ok=True)
+    target = os.path.join(extra, "spectral_progressive")
+    if not os.path.exists(target):
+        os.symlink(REPO, target)
+    return target, extra
+
+
+@dataclass
+class RunResult:
+    prompt_id: str
+    ok: bool
+    outputs: dict = field(default_factory=dict)  # node id -> list of output values
+    ui: dict = field(default_factory=dict)  # node id -> ui dict
+    messages: list = field(default_factory=list)  # executor status messages + server events
+    node_errors: dict = field(default_factory=dict)  # validation errors
+    validation_error: Any = None
+    progress: list = field(default_factory=list)  # (value, total, preview) per progress-bar update
+
+    def out(self, ref, index: int | None = None):
+        idx = ref.index if index is None else index
+        return self.outputs[ref.id][idx][0]
+
+    @property
+    def error(self) -> dict | None:
+        for ev, data in self.messages:
+            if ev == "execution_error":
+                return data
+        return None
+
+    @property
+    def interrupted(self) -> bool:
+        return any(ev == "execution_interrupted" for ev, _ in self.messages)
+
+
+class _Recorder:
+    """The PromptServer interface the executor reports to (send_sync / queue_updated): records."""
+
+    def __init__(self):
+        self.client_id = None
+        self.last_node_id = None
+        self.last_prompt_id = None
+        self.sockets_metadata = {}
+        self.messages: list = []
+
+    def send_sync(self, event, data, sid=None):
+        self.messages.append((event, data))
+
+    def queue_updated(self):
+        pass
+
+
+class ComfyInProcess:
+    def __init__(self, comfy_dir: str, root: str):
+        self.comfy_dir = comfy_dir
+        self.root = root
+        self.models_dir = os.path.join(root, "models")
+        self.progress: list | None = None
+        self.interrupt_at: int | None = None  # interrupt when the progress bar reaches this value
+        self.tiny = None
+        self.pack_path = None
+        self.extra_custom_nodes = None
+
+    def setup(self) -> None:
+        self.tiny = _load_tiny_standalone()
+        self.tiny.setup_comfy(self.comfy_dir, threads=1)
+        import comfy.utils
+        import folder_paths
+        import nodes
+        from comfy.cli_args import LatentPreviewMethod, args
+        args.preview_method = LatentPreviewMethod.Latent2RGB  # previews in the sampling callback
+        args.disable_metadata = True  # --disable-metadata: prompts holding in-process tensors are not json-dumped
+        for sub in ("output", "input", "temp"):
+            os.makedirs(os.path.join(self.root, sub), exist_ok=True)
+        folder_paths.set_output_directory(os.path.join(self.root, "output"))
+        folder_paths.set_input_directory(os.path.join(self.root, "input"))
+        folder_paths.set_temp_directory(os.path.join(self.root, "temp"))
+        self.tiny.write_model_files(self.models_dir)
+        folder_paths.add_model_folder_path("diffusion_models", os.path.join(self.models_dir, "diffusion_models"),
+                                           is_default=True)
+        asyncio.run(nodes.init_extra_nodes(init_custom_nodes=False, init_api_nodes=False))
+        self.pack_path, self.extra_custom_nodes = _pack_dir(self.comfy_dir, self.root)
+        assert asyncio.run(nodes.load_custom_node(self.pack_path)), f"ComfyUI failed to load the pack from {self.pack_path}"
+        assert asyncio.run(nodes.load_custom_node(TEST_NODE_PKG)), "ComfyUI failed to load the test nodes"
+        missing = [n for n in harness.PACK_NODES if n not in nodes.NODE_CLASS_MAPPINGS]
+        assert not missing, f"pack nodes not registered: {missing}"
+        comfy.utils.set_progress_bar_global_hook(self._hook)
+
+    def _hook(self, value, total, preview, prompt_id=None, node_id=None):
+        """Like main.hijack_progress: honour interrupts, then record the update."""
+        import comfy.model_management
+        if self.interrupt_at is not None and value >= self.interrupt_at:
+            self.interrupt_at = None
+            comfy.model_management.interrupt_current_processing(True)
+        comfy.model_management.throw_exception_if_processing_interrupted()
+        if self.progress is not None:
+            self.progress.append((value, total, preview))
+
+    @property
+    def test_nodes(self):
+        return sys.modules[TEST_NODE_PKG.replace(".", "_x_")]
+
+    def run(self, prompt: dict, interrupt_at: int | None = None) -> RunResult:
+        """Validate and execute ``prompt`` with a fresh execution.PromptExecutor (no cache between runs)."""
+        import execution
+        pid = str(uuid.uuid4())
+        res = RunResult(pid, False)
+        ok, err, to_execute, node_errors = asyncio.run(execution.validate_prompt(pid, prompt, None))
+        if not ok:
+            res.validation_error, res.node_errors = err, node_errors
+            return res
+        server = _Recorder()
+        ex = execution.PromptExecutor(server, cache_type=execution.CacheType.CLASSIC)
+        self.progress = res.progress
+        self.interrupt_at = interrupt_at
+        try:
+            ex.execute(prompt, pid, {}, to_execute)
+        finally:
+            self.progress = None
+            self.interrupt_at = None
+        res.ok = bool(ex.success)
+        res.messages = list(ex.status_messages) + [m for m in server.messages if m[0] != "progress_state"]
+        for nid in prompt:
+            entry = ex.caches.outputs.get(nid)
+            if entry is not None:
+                res.outputs[nid] = getattr(entry, "outputs", entry)
+        res.ui = dict((getattr(ex, "history_result", None) or {}).get("outputs", {}))
+        return res
+
+    def calls(self, key: str) -> list:
+        return self.test_nodes.CALL_LOG.pop(key, [])
+
+
+@pytest.fixture(scope="session")
+def comfy(tmp_path_factory) -> ComfyInProcess:
+    comfy_dir = harness.require_comfyui()
+    env = ComfyInProcess(comfy_dir, str(tmp_path_factory.mktemp("comfy_inprocess")))
+    env.setup()
+    return env
+
+
+# ------------------------------------------------------------------------------------------------
+# HTTP: a real server
+# ------------------------------------------------------------------------------------------------
+
+class ComfyServer:
+    def __init__(self, proc, base: str, root: str, log_path: str):
+        self.proc, self.base, self.root, self.log_path = proc, base, root, log_path
+        self.client_id = "spectral-it-" + uuid.uuid4().hex[:8]
+
+    def log_tail(self, n: int = 4000) -> str:
+        with open(self.log_path, errors="replace") as f:
+            return f.read()[-n:]
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.base + path, timeout=30) as r:
+            return json.loads(r.read())
+
+    def post(self, path: str, body: dict | None = None) -> tuple[int, Any]:
+        req = urllib.request.Request(self.base + path, data=json.dumps(body or {}).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                raw = r.read()
+                return r.status, (json.loads(raw) if raw else None)
+        except urllib.error.HTTPError as e:
+            raw = e.read()
+            try:
+                return e.code, json.loads(raw)
+            except ValueError:
+                return e.code, raw.decode(errors="replace")
+
+    def queue(self, prompt: dict) -> tuple[int, Any]:
+        return self.post("/prompt", {"prompt": prompt, "client_id": self.client_id})
+
+    def wait(self, prompt_id: str, timeout: float = 300.0) -> dict:
+        """The /history entry once the prompt has finished (success, error or interrupt)."""
+        t0 = time.time()
+        while time.time() - t0 < timeout:
+            h = self.get("/history/" + prompt_id)
+            if prompt_id in h and h[prompt_id].get("status", {}).get("completed") is not None:
+                return h[prompt_id]
+            if self.proc.poll() is not None:
+                raise RuntimeError("the ComfyUI server died:\n" + self.log_tail())
+            time.sleep(0.1)
+        raise TimeoutError(f"prompt {prompt_id} did not finish; server log:\n" + self.log_tail())
+
+    def run(self, prompt: dict) -> dict:
+        code, body = self.queue(prompt)
+        assert code == 200, f"POST /prompt -> {code}: {body}"
+        return self.wait(body["prompt_id"])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    comfy_dir = harness.require_comfyui()
+    root = str(tmp_path_factory.mktemp("comfy_server"))
+    models = os.path.join(root, "models")
+    _write_model_files_subprocess(comfy_dir, models)
+    _, extra_pack = _pack_dir(comfy_dir, root)
+    custom = [TEST_NODES_DIR] + ([extra_pack] if extra_pack else [])
+    for sub in ("output", "temp", "user", "input"):
+        os.makedirs(os.path.join(root, sub), exist_ok=True)
+    yaml_path = os.path.join(root, "extra_model_paths.yaml")
+    with open(yaml_path, "w") as f:
+        f.write("spectral_it:\n"
+                f"    base_path: {models}\n"
+                "    diffusion_models: diffusion_models\n"
+                "    custom_nodes: |\n" + "".join(f"        {p}\n" for p in custom))
+    port = _free_port()
+    cmd = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
+           "--extra-model-paths-config", yaml_path, "--output-directory", os.path.join(root, "output"),
+           "--temp-directory", os.path.join(root, "temp"), "--input-directory", os.path.join(root, "input"),
+           "--user-directory", os.path.join(root, "user"), "--database-url", "sqlite:///:memory:",
+           "--disable-api-nodes", "--preview-method", "latent2rgb"]
+    log_path = os.path.join(root, "server.log")
+    log = open(log_path, "w")
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    proc = subprocess.Popen(cmd, cwd=comfy_dir, stdout=log, stderr=subprocess.STDOUT, env=env)
+    srv = ComfyServer(proc, f"http://127.0.0.1:{port}", root, log_path)
+    try:
+        t0 = time.time()
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError("ComfyUI exited at startup:\n" + srv.log_tail())
+            try:
+                srv.get("/system_stats")
+                break
+            except (urllib.error.URLError, ConnectionError, OSError):
+                if time.time() - t0 > 180:
+                    raise TimeoutError("ComfyUI did not come up:\n" + srv.log_tail())
+                time.sleep(0.3)
+        info = srv.get("/object_info/SamplerSpectralProgressive")
+        assert "SamplerSpectralProgressive" in info, "the server did not register the pack:\n" + srv.log_tail()
+        yield srv
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _load_tiny_standalone():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("spectral_it_tiny_models", os.path.join(HERE, "tiny_models.py"))
+    mod = sys.modules.get("spectral_it_tiny_models")
+    if mod is None:
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules["spectral_it_tiny_models"] = mod
+        spec.loader.exec_module(mod)
+    return mod
+
+
+def _write_model_files_subprocess(comfy_dir: str, models: str) -> None:
+    """Write the tiny model files with ComfyUI's classes in a child process (this process may not
+    have ComfyUI set up when only HTTP tests run)."""
+    code = ("import sys, importlib.util; spec = importlib.util.spec_from_file_location('t', sys.argv[1]); "
+            "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); "
+            "m.setup_comfy(sys.argv[2]); m.write_model_files(sys.argv[3])")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-c", code, os.path.join(HERE, "tiny_models.py"), comfy_dir, models],
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, f"writing tiny model files failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
