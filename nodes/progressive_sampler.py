@@ -102,5 +102,5 @@ class ProgressiveKSampler(comfy.samplers.Sampler):
         base_fn = functools.partial(self.base.sampler_function, **self.base.extra_options)
         samples = sample_progressive(denoiser, x, sigmas, extra_args=extra_args, callback=k_callback,
                                      disable=disable_pbar, plan=plan, sampler=base_fn, frame=frame,
-                                     noise=noise if entry == "noise" else None, stage_hook=denoiser.set_stage)
+                                     noise=None, stage_hook=denoiser.set_stage)
         return inner.model_sampling.inverse_noise_scaling(sigmas[-1], samples)

@@ -65,10 +65,10 @@ def test_mapped_sigmas_give_the_patch_the_paper_allocation(comfy, fam, schedule)
     if f.frame == "const":
         torch.testing.assert_close(b, a, rtol=0, atol=1e-5 * scale)
     else:
-        # EPS: ComfyUI's max-denoise start scales the noise by sqrt(1 + sigma_max^2) / sigma_max
-        # (1.0023 for SD1.5); formulation 1 refills the new band with t~ * noise, so the two differ
-        # by that factor on the refilled band only.
-        torch.testing.assert_close(b, a, rtol=0, atol=1e-2 * scale)
+        # EPS: ComfyUI's max-denoise start scales the noise by sqrt(1 + sigma^2) / sigma at the run's
+        # first sigma, which is sigma_max for formulation 1 and the aligned (larger) sigma for the
+        # patch on mapped sigmas; the starts differ by that ratio (measured gap 0.18% of the range).
+        torch.testing.assert_close(b, a, rtol=0, atol=5e-3 * scale)
 
 
 def test_mapped_sigmas_without_model_or_latent(comfy):
