@@ -1,6 +1,8 @@
 """FrequencyEdit (seed 001 Sec. 5.5, App. G) and FrequencyBandGain (model-free band gains)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import comfy.sample
 import comfy.samplers
 import comfy.utils
@@ -87,7 +89,10 @@ class FrequencyEdit(io.ComfyNode):
         run_sigmas = torch.tensor([sigma_T] + [float(s) for s in sigmas if float(s) < sigma_T - 1e-6])
         ms = bm.model_sampling
         start = bm.process_latent_out(ms.inverse_noise_scaling(torch.tensor(sigma_T), frame.from_flow(x_T, sigma_T)))
-        sampler = ProgressiveKSampler(comfy.samplers.sampler_object(sampler_name), spec)
+        # the rest of the run keeps the full plan's switch times, whatever the schedule's mode
+        run_spec = replace(spec, mode="manual", switch_steps=None,
+                           switch_sigmas=tuple(float(frame.sigma_of_t(st.switch_time)) for st in plan.stages[:-1]))
+        sampler = ProgressiveKSampler(comfy.samplers.sampler_object(sampler_name), run_spec)
         callback = latent_preview.prepare_callback(model, len(run_sigmas) - 1)
         samples = comfy.sample.sample_custom(model, torch.zeros_like(latent), cfg, sampler, run_sigmas, positive, negative,
                                              start.to(latent.dtype), callback=callback,
