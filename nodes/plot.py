@@ -5,7 +5,15 @@ import math
 from typing import Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
+
+def _font(size: int):
+    """PIL's built-in font at ``size`` px (Pillow >= 10.1), else the small bitmap default."""
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # older Pillow
+        return ImageFont.load_default()
+
 
 COLORS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
 
@@ -18,6 +26,8 @@ def spectrum_plot(freqs: Sequence[float], curves: Sequence[tuple[str, Sequence[f
     W, H = size
     img = Image.new("RGB", size, (255, 255, 255))
     d = ImageDraw.Draw(img)
+    d.font = _font(max(12, H // 28))
+    fh = max(12, H // 28) + 2
     left, right, top, bottom = 64, W - 16, 28, H - 40
     f = np.asarray(freqs, dtype=float)
     sel = f > 0
@@ -56,19 +66,21 @@ def spectrum_plot(freqs: Sequence[float], curves: Sequence[tuple[str, Sequence[f
         pts = [px(a, b) for a, b in zip(fx, ys[i]) if b > 0]
         if len(pts) > 1:
             d.line(pts, fill=col, width=2)
-        d.text((left + 8, top + 6 + 12 * i), label, fill=col)
+        d.text((left + 8, bottom - 6 - fh * (len(curves) - i)), label, fill=col)  # legend, lower left
     if fit is not None:
         A, beta = fit
         xs = np.geomspace(fx.min(), fx.max(), 40)
         pts = [px(v, A * v ** -beta) for v in xs]
         for a, b in zip(pts[::2], pts[1::2]):
             d.line([a, b], fill=(0, 0, 0), width=1)
-        d.text((right - 200, top + 6), f"fit A={A:.4g} beta={beta:.4g}", fill=(0, 0, 0))
-    for label, w in markers:
+        label = f"fit A={A:.4g} beta={beta:.4g}"
+        d.text((right - d.textlength(label) - 6, top + 6), label, fill=(0, 0, 0))
+    for j, (label, w) in enumerate(markers):
         if 10 ** lo_x <= w <= 10 ** hi_x:
             X, _ = px(w, 10 ** lo_y)
             d.line([X, top, X, bottom], fill=(200, 0, 0), width=1)
-            d.text((X + 3, bottom - 14), label, fill=(200, 0, 0))
+            tx = min(X + 3, right - d.textlength(label) - 3)  # keep the label inside the frame
+            d.text((tx, top + 6 + fh * (j + 1)), label, fill=(200, 0, 0))
     d.text((left, 8), title, fill=(0, 0, 0))
     d.text(((left + right) // 2 - 60, H - 18), "frequency (cycles/image)", fill=(0, 0, 0))
     return img

@@ -16,6 +16,7 @@ import comfy.supported_models
 from aiohttp import web
 
 from ..schedules.preview import preview_payload
+from . import model_adapter
 from .schedule_nodes import build_spec
 
 FAMILIES = {  # family -> (supported_models class, ModelType its BaseModel uses, spatial multiple, frame, preset)
@@ -79,7 +80,7 @@ async def plan_route(request: web.Request) -> web.Response:
     try:
         return web.json_response(plan_from_request(body))
     except ValueError as exc:
-        return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"error": str(model_adapter.renamed(exc))}, status=400)
 
 
 def register() -> None:

@@ -19,7 +19,7 @@ def parse_floats(text: str, name: str) -> tuple[float, ...]:
     try:
         return tuple(float(v) for v in text.replace(";", ",").split(",") if v.strip())
     except ValueError:
-        fail(name, "comma-separated numbers such as '0.25, 0.5, 1'", text)
+        fail(name, "comma-separated numbers such as '0.5, 1'", text)
     raise AssertionError
 
 

@@ -72,6 +72,14 @@ def sample_progressive(model: Callable[..., torch.Tensor], x: torch.Tensor, sigm
     else:
         cur, _ = contract(x_flow, first.size, t0, transform=plan.transform, validate=False)
 
+    bar = None
+    if disable is False:  # one console bar over all stages (the base samplers' own bars stay off)
+        try:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=plan.steps)
+        except ImportError:  # pragma: no cover - tqdm ships with ComfyUI
+            bar = None
+    inner_disable = True if bar is not None else disable
     offset = 0
     for i, stage in enumerate(plan.stages):
         if stage_hook is not None:
@@ -80,6 +88,8 @@ def sample_progressive(model: Callable[..., torch.Tensor], x: torch.Tensor, sigm
         x_model = fr.from_flow(cur, float(stage.sigmas[0]))
 
         def stage_callback(info: dict, _off=offset, _size=stage.size) -> None:
+            if bar is not None:
+                bar.update(1)
             if callback is None:
                 return
             out = dict(info)
@@ -91,9 +101,11 @@ def sample_progressive(model: Callable[..., torch.Tensor], x: torch.Tensor, sigm
             callback(out)
 
         out = base(model, x_model, st_sig, extra_args=extra_args,
-                   callback=stage_callback if callback is not None else None, disable=disable)
+                   callback=stage_callback if (callback is not None or bar is not None) else None, disable=inner_disable)
         offset += stage.steps
         if stage.switch_time is None:
+            if bar is not None:
+                bar.close()
             return out
         cur = fr.to_flow(out, float(stage.sigmas[-1]))
         nxt = plan.stages[i + 1]

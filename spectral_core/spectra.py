@@ -6,8 +6,9 @@ image on the DESIGN.md radial grid (``transforms.radial_frequency``); the fit is
 
     P(w) = A * w^(-beta)      (seed 001 Eq. 4, Table 4)
 
-by weighted least squares of log P on log w, DC excluded, each radial bin weighted by its number of
-coefficients.
+by least squares of log P on log w over the radial bins, DC excluded, every bin weighing the same
+(seed 001 App. C fits the radially averaged curve; weighting bins by their coefficient count lets the
+many high-frequency coefficients dominate and puts the fit below the curve at low frequencies).
 """
 from __future__ import annotations
 
@@ -128,11 +129,11 @@ def measure_spectrum(x: torch.Tensor, transform: str = "dct", center: bool = Tru
     if not bool(torch.isfinite(power).all()):
         fail("x", "finite values (no NaN or inf)", "a tensor with NaN/inf")
     pooled = power.mean(dim=0)
-    fit = fit_power_law(freqs, pooled, counts)
+    fit = fit_power_law(freqs, pooled)
     ch = []
     for c in range(power.shape[0]):
         try:
-            ch.append(fit_power_law(freqs, power[c], counts))
+            ch.append(fit_power_law(freqs, power[c]))
         except ValueError:  # a constant channel has no spectrum; pooled fit stands in
             ch.append(fit)
     return MeasuredSpectrum(freqs, power, pooled, counts, fit, tuple(ch), (int(x.shape[-2]), int(x.shape[-1])))

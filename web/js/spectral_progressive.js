@@ -29,6 +29,11 @@ function linkedSchedule(node) {
   return origin && origin.comfyClass === "DeltaSchedule" ? origin : null;
 }
 
+function probeLinked(node) {
+  const input = (node?.inputs || []).find((i) => i.name === "probe_spectrum");
+  return !!input && input.link != null;
+}
+
 export async function fetchPlan(body) {
   const res = await api.fetchApi("/spectral_progressive/plan", {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
@@ -38,27 +43,69 @@ export async function fetchPlan(body) {
   return json;
 }
 
-function drawPlan(canvas, state) {
+// A canvas drawn at its CSS size (x2 for sharpness); returns the 2-D context in CSS pixels.
+function prepCanvas(canvas, defW, defH) {
+  const W = Math.max(160, Math.round(canvas.clientWidth || defW));
+  const H = Math.max(80, Math.round(canvas.clientHeight || defH));
+  const k = 2;
+  if (canvas.width !== W * k || canvas.height !== H * k) { canvas.width = W * k; canvas.height = H * k; }
   const ctx = canvas.getContext("2d");
-  const W = canvas.width, H = canvas.height;
+  ctx.setTransform(k, 0, 0, k, 0, 0);
+  return { ctx, W, H };
+}
+
+// Lays out text parts left to right, wrapping between parts; returns the y below the last line.
+function flowText(ctx, parts, x, y, maxW, lineH, sep = "   ") {
+  let cx = x;
+  for (const [text, color] of parts) {
+    const w = ctx.measureText(text).width;
+    if (cx > x && cx + w > x + maxW) { cx = x; y += lineH; }
+    ctx.fillStyle = color; ctx.fillText(text, cx, y);
+    cx += w + ctx.measureText(sep).width;
+  }
+  return y + lineH;
+}
+
+function drawPlan(canvas, state, note) {
+  const { ctx, W, H } = prepCanvas(canvas, 420, 170);
   ctx.clearRect(0, 0, W, H);
   ctx.fillStyle = "#1e1e1e"; ctx.fillRect(0, 0, W, H);
-  ctx.font = "11px sans-serif";
-  if (state.error) { ctx.fillStyle = "#ff7070"; ctx.fillText(state.error, 8, 18); return; }
+  ctx.font = "11px sans-serif"; ctx.textBaseline = "alphabetic";
+  if (state.error) {
+    ctx.fillStyle = "#ff7070";
+    flowText(ctx, String(state.error).split(" ").map((w) => [w, "#ff7070"]), 8, 16, W - 16, 14, " ");
+    return;
+  }
   const plan = state.plan;
-  if (!plan) { ctx.fillStyle = "#aaa"; ctx.fillText("computing plan...", 8, 18); return; }
-  const L = 34, R = W - 8, T = 22, B = H - 30;
-  const n = plan.steps;
-  const xs = (i) => L + (i / Math.max(n, 1)) * (R - L);
+  if (!plan) { ctx.fillStyle = "#aaa"; ctx.fillText("computing plan...", 8, 16); return; }
+  const L = 30, R = W - 8;
+  const head = [[`FLOP-ideal ${plan.speedup_tokens.toFixed(2)}x (tokens), ${plan.speedup_tokens2.toFixed(2)}x (tokens\u00b2)`, "#eee"],
+    [`model patch on these sigmas ${plan.patch_speedup_tokens.toFixed(2)}x`, "#bbb"]];
+  const T = flowText(ctx, head, 6, 13, W - 12, 13) - 4;
+  const foot = [[`switch at step ${plan.switch_steps.join(", ") || "- (no switch)"}`, "#ddd"],
+    [`A=${plan.spectrum.A.toPrecision(4)} \u03b2=${plan.spectrum.beta.toPrecision(4)}`, "#aaa"],
+    [`${plan.family} latent ${plan.latent_size[0]}x${plan.latent_size[1]}, ${plan.steps} steps`, "#aaa"]];
+  if (note) foot.push([note, "#e0b050"]);
+  ctx.font = "10px sans-serif";
+  let footLines = 1, cx = 0;  // measure the footer's wrapped height
+  for (const [t] of foot) { const w = ctx.measureText(t + "   ").width; if (cx > 0 && cx + w > W - 12) { footLines++; cx = 0; } cx += w; }
+  const B = H - 14 - 12 * footLines;
+  const n = Math.max(plan.steps, 1);
+  const xs = (i) => L + (i / n) * (R - L);
   const ys = (t) => B - t * (B - T);
-  plan.stages.forEach((st, k) => {  // stage bands
-    ctx.fillStyle = STAGE_COLORS[k % 4] + "33";
+  let labelEnd = -Infinity, row = 0;
+  plan.stages.forEach((st, k) => {  // stage bands, labelled with size and step count
+    const c = STAGE_COLORS[k % 4];
+    ctx.fillStyle = c + "33";
     ctx.fillRect(xs(st.first_step), T, xs(st.last_step + 1) - xs(st.first_step), B - T);
-    ctx.fillStyle = STAGE_COLORS[k % 4];
-    ctx.fillText(`${st.size[0]}x${st.size[1]} (${st.steps})`, xs(st.first_step) + 3, B - 4);
+    const label = `${st.size[0]}x${st.size[1]} (${st.steps})`, x = xs(st.first_step) + 3;
+    row = x < labelEnd + 4 ? row + 1 : 0;
+    ctx.fillStyle = c; ctx.fillText(label, x, B - 4 - 11 * row);
+    labelEnd = x + ctx.measureText(label).width;
   });
-  ctx.strokeStyle = "#666"; ctx.strokeRect(L, T, R - L, B - T);
-  ctx.fillStyle = "#aaa"; ctx.fillText("t=1", 4, T + 8); ctx.fillText("t=0", 4, B);
+  ctx.strokeStyle = "#666"; ctx.lineWidth = 1; ctx.strokeRect(L, T, R - L, B - T);
+  ctx.fillStyle = "#999"; ctx.fillText("t=1", 4, T + 8); ctx.fillText("t=0", 4, B);
+  ctx.fillText("0", L - 2, B + 10); ctx.fillText(String(plan.steps), R - ctx.measureText(String(plan.steps)).width, B + 10);
   plan.stages.forEach((st, k) => {  // each stage's own flow times over the global step axis
     const ts = st.sigmas.map((s) => (plan.frame === "eps" ? s / (1 + s) : s));
     ctx.strokeStyle = STAGE_COLORS[k % 4]; ctx.lineWidth = 2; ctx.beginPath();
@@ -66,111 +113,204 @@ function drawPlan(canvas, state) {
     ctx.stroke();
   });
   ctx.lineWidth = 1; ctx.strokeStyle = "#ddd"; ctx.setLineDash([3, 3]);
-  for (const s of plan.switch_steps) { ctx.beginPath(); ctx.moveTo(xs(s), T); ctx.lineTo(xs(s), B); ctx.stroke(); }
+  for (const s of plan.switch_steps) {
+    ctx.beginPath(); ctx.moveTo(xs(s), T); ctx.lineTo(xs(s), B); ctx.stroke();
+    ctx.fillStyle = "#ddd"; ctx.fillText(String(s), xs(s) - ctx.measureText(String(s)).width / 2, B + 10);
+  }
   ctx.setLineDash([]);
-  ctx.fillStyle = "#eee";
-  ctx.fillText(`FLOP-ideal ${plan.speedup_tokens.toFixed(2)}x (tokens), ${plan.speedup_tokens2.toFixed(2)}x (tokens\u00b2); ` +
-    `patch on your sigmas ${plan.patch_speedup_tokens.toFixed(2)}x`, L, 14);
-  ctx.fillStyle = "#aaa";
-  ctx.fillText(`switch at step ${plan.switch_steps.join(", ") || "-"}  |  A=${plan.spectrum.A.toPrecision(4)} ` +
-    `beta=${plan.spectrum.beta.toPrecision(4)}  |  ${plan.family} ${plan.latent_size[0]}x${plan.latent_size[1]}`, L, H - 10);
+  flowText(ctx, foot, L, H - 4 - 12 * (footLines - 1), W - L - 6, 12);
+}
+
+// The preview context (family, steps, scheduler, latent width/height) lives in node.properties, so it
+// is saved with the workflow; read it on every use (a loaded workflow replaces node.properties).
+function previewContext(node) {
+  node.properties = node.properties || {};
+  const ctx = Object.assign({}, DEFAULT_CONTEXT, node.properties.spectral_preview || {});
+  node.properties.spectral_preview = ctx;
+  return ctx;
+}
+
+let SCHEDULERS = null;  // ComfyUI's scheduler names (read from SpectralProgressiveSampler's node def)
+
+function comboOptions(nodeData, name) {
+  const spec = nodeData?.input?.required?.[name];
+  if (Array.isArray(spec?.[0])) return spec[0];
+  if (spec?.[0] === "COMBO") return spec[1]?.options ?? null;
+  return null;
 }
 
 function contextControls(node, onChange) {
-  const ctxVals = Object.assign({}, DEFAULT_CONTEXT, node.properties?.spectral_preview || {});
-  node.properties = node.properties || {};
-  node.properties.spectral_preview = ctxVals;
   const row = document.createElement("div");
-  row.style.cssText = "display:flex;gap:4px;font:11px sans-serif;color:#ccc;align-items:center;flex-wrap:wrap";
-  const add = (key, el) => {
-    el.value = ctxVals[key]; el.dataset.key = key;
-    el.style.cssText = "width:60px;background:#222;color:#ddd;border:1px solid #444;font:11px sans-serif";
+  row.style.cssText = "display:flex;gap:2px 8px;font:11px sans-serif;color:#bbb;align-items:center;flex-wrap:wrap";
+  row.title = "Preview context: the model family, steps, scheduler and the LATENT size (pixels / 8) to plan for.";
+  const inputs = {};
+  const add = (key, label, el, width) => {
+    el.dataset.key = key;
+    el.style.cssText = `width:${width}px;margin-left:3px;background:#222;color:#ddd;border:1px solid #444;` +
+      "border-radius:3px;font:11px sans-serif;padding:0 2px";
     el.addEventListener("change", () => {
-      ctxVals[key] = el.type === "number" ? Number(el.value) : el.value; onChange();
+      previewContext(node)[key] = el.type === "number" ? Number(el.value) : el.value; onChange();
     });
-    const lab = document.createElement("label"); lab.textContent = key; lab.appendChild(el); row.appendChild(lab);
+    inputs[key] = el;
+    const lab = document.createElement("label"); lab.textContent = label; lab.appendChild(el); row.appendChild(lab);
   };
-  const fam = document.createElement("select");
-  for (const f of ["flux", "sd3", "sd15", "wan"]) { const o = document.createElement("option"); o.value = o.textContent = f; fam.appendChild(o); }
-  add("family", fam);
-  if (!widget(node, "steps")) { const e = document.createElement("input"); e.type = "number"; add("steps", e); }
-  if (!widget(node, "scheduler")) { const e = document.createElement("input"); e.type = "text"; add("scheduler", e); }
-  for (const k of ["width", "height"]) { const e = document.createElement("input"); e.type = "number"; add(k, e); }
-  return { row, ctxVals };
+  const select = (options) => {
+    const el = document.createElement("select");
+    for (const f of options) { const o = document.createElement("option"); o.value = o.textContent = f; el.appendChild(o); }
+    return el;
+  };
+  const number = () => { const e = document.createElement("input"); e.type = "number"; e.min = "1"; return e; };
+  add("family", "family", select(["flux", "sd3", "sd15", "wan"]), 52);
+  if (!widget(node, "steps")) add("steps", "steps", number(), 42);
+  if (!widget(node, "scheduler")) {
+    if (SCHEDULERS) add("scheduler", "scheduler", select(SCHEDULERS), 78);
+    else { const e = document.createElement("input"); e.type = "text"; add("scheduler", "scheduler", e, 64); }
+  }
+  add("width", "latent w", number(), 44);
+  add("height", "h", number(), 44);
+  const sync = () => { const ctx = previewContext(node); for (const [k, el] of Object.entries(inputs)) el.value = ctx[k]; };
+  sync();
+  return { row, sync };
+}
+
+// Refresh the previews of the samplers a DeltaSchedule feeds.
+function refreshLinked(node) {
+  for (const out of node.outputs || []) {
+    for (const id of out.links || []) {
+      const link = app.graph.links[id] ?? app.graph.links.get?.(id);
+      const target = link && app.graph.getNodeById(link.target_id);
+      if (target && target !== node) target.spectralPreview?.refresh();
+    }
+  }
 }
 
 function attachPlanPreview(node) {
   const box = document.createElement("div");
   box.className = "spectral-preview";
+  box.style.cssText = "display:flex;flex-direction:column;gap:3px;height:100%;box-sizing:border-box";
   const canvas = document.createElement("canvas");
-  canvas.width = 420; canvas.height = 170;
-  canvas.style.cssText = "width:100%;height:170px";
+  canvas.style.cssText = "width:100%;flex:1 1 auto;min-height:140px;display:block";
   const state = { plan: null, error: null, updates: 0, requests: 0, lastBody: null };
   let timer = null;
   const refresh = () => {
     clearTimeout(timer);
     timer = setTimeout(async () => {
       const sched = linkedSchedule(node) || node;
-      const body = Object.assign({}, ctrl.ctxVals, scheduleValues(sched));
+      const body = Object.assign({}, previewContext(node), scheduleValues(sched));
       for (const k of ["steps", "scheduler"]) { const w = widget(node, k); if (w) body[k] = w.value; }
       state.requests += 1; state.lastBody = body;
       try { state.plan = await fetchPlan(body); state.error = null; } catch (e) { state.error = String(e.message || e); }
       state.updates += 1;
-      drawPlan(canvas, state);
+      draw();
     }, 150);
   };
+  // A DeltaSchedule with a probe spectrum connected runs on the measured fit, which only exists after
+  // the probe ran; the route plans with the spectrum widget (preset), so say so.
+  const draw = () => drawPlan(canvas, state, probeLinked(linkedSchedule(node) || node)
+    ? "probe connected: shown for the spectrum widget, the run uses the measured fit" : null);
   const ctrl = contextControls(node, refresh);
   box.appendChild(ctrl.row); box.appendChild(canvas);
-  node.addDOMWidget("spectral_preview", "spectral_preview", box, { serialize: false, getMinHeight: () => 200 });
+  // serialize: false keeps it out of the prompt; widget.serialize = false also out of widgets_values
+  const dom = node.addDOMWidget("spectral_preview", "spectral_preview", box, { serialize: false, getMinHeight: () => 230 });
+  if (dom) dom.serialize = false;
+  if (typeof ResizeObserver !== "undefined") new ResizeObserver(() => draw()).observe(canvas);
   for (const w of node.widgets || []) {
     if (w.name === "spectral_preview") continue;
     const cb = w.callback;
-    w.callback = function () { const r = cb?.apply(this, arguments); refresh(); return r; };
+    w.callback = function () { const r = cb?.apply(this, arguments); refresh(); refreshLinked(node); return r; };
   }
   const onConn = node.onConnectionsChange;
   node.onConnectionsChange = function () { const r = onConn?.apply(this, arguments); refresh(); return r; };
+  const onConfigure = node.onConfigure;
+  node.onConfigure = function () { const r = onConfigure?.apply(this, arguments); ctrl.sync(); refresh(); return r; };
   node.spectralPreview = { state, refresh, canvas };
-  drawPlan(canvas, state);
+  draw();
   refresh();
 }
 
 // ---- FrequencyBandGain band editor --------------------------------------------------------------
 const FMAX = 1.5, GMAX = 4.0;
+const A_COLOR = "#4c9be8", B_COLOR = "#f58518", GAIN_COLOR = "#7fc97f", CUT_COLOR = "#ffcc66";
+
+// Raised-cosine ramp of spectral_core.editing._ramp: 0 below cut - soft/2, 1 above cut + soft/2.
+function ramp(f, cut, soft) {
+  const z = soft > 0 ? Math.min(1, Math.max(0, (f - (cut - soft / 2)) / soft)) : (f >= cut ? 1 : 0);
+  return 0.5 - 0.5 * Math.cos(Math.PI * z);
+}
 
 function drawBands(canvas, node) {
-  const ctx = canvas.getContext("2d");
-  const W = canvas.width, H = canvas.height, L = 28, R = W - 8, T = 10, B = H - 20;
+  const { ctx, W, H } = prepCanvas(canvas, 360, 140);
+  const L = 30, R = W - 8, T = 16, B = H - 18;
   const v = (n) => widget(node, n)?.value;
-  const xs = (f) => L + (f / FMAX) * (R - L), ys = (g) => B - (g / GMAX) * (B - T);
-  ctx.fillStyle = "#1e1e1e"; ctx.fillRect(0, 0, W, H);
-  ctx.strokeStyle = "#555"; ctx.strokeRect(L, T, R - L, B - T);
-  ctx.fillStyle = "#aaa"; ctx.font = "10px sans-serif";
-  ctx.fillText("gain", 2, T + 8); ctx.fillText("1", L - 10, ys(1) + 3); ctx.fillText("Nyquist", xs(1) - 16, H - 6);
-  ctx.strokeStyle = "#444"; ctx.beginPath(); ctx.moveTo(L, ys(1)); ctx.lineTo(R, ys(1)); ctx.moveTo(xs(1), T); ctx.lineTo(xs(1), B); ctx.stroke();
   const transfer = v("mode") === "transfer";
-  const cuts = transfer ? [v("cut_low")] : [v("cut_low"), v("cut_high")];
-  const gains = transfer ? [1, 1] : [v("gain_low"), v("gain_mid"), v("gain_high")];
+  const YMAX = transfer ? 1.25 : GMAX;
+  const xs = (f) => L + (f / FMAX) * (R - L), ys = (g) => B - (g / YMAX) * (B - T);
+  ctx.fillStyle = "#1e1e1e"; ctx.fillRect(0, 0, W, H);
+  ctx.font = "10px sans-serif";
+  // grid: gain/weight 1, Nyquist, frequency ticks
+  ctx.strokeStyle = "#3a3a3a"; ctx.beginPath();
+  for (const g of transfer ? [0.5, 1] : [1, 2, 3]) { ctx.moveTo(L, ys(g)); ctx.lineTo(R, ys(g)); }
+  for (const f of [0.5, 1]) { ctx.moveTo(xs(f), T); ctx.lineTo(xs(f), B); }
+  ctx.stroke();
+  ctx.strokeStyle = "#555"; ctx.strokeRect(L, T, R - L, B - T);
+  ctx.fillStyle = "#999";
+  for (const g of transfer ? [0, 1] : [0, 1, 2, 3, 4]) ctx.fillText(String(g), L - 8 - ctx.measureText(String(g)).width / 2, ys(g) + 3);
+  ctx.fillText(transfer ? "weight" : "gain", 2, T - 5);
+  for (const [f, t] of [[0, "0"], [0.5, "0.5"], [1, "Nyquist"], [1.5, "1.5"]]) {
+    const w = ctx.measureText(t).width;
+    ctx.fillText(t, Math.min(R - w, Math.max(L, xs(f) - w / 2)), H - 5);
+  }
   const soft = v("soft") || 0;
-  const gainAt = (f) => {
-    let g = gains[0];
-    cuts.forEach((c, i) => {
-      const z = soft > 0 ? Math.min(1, Math.max(0, (f - (c - soft / 2)) / soft)) : (f >= c ? 1 : 0);
-      g += (gains[i + 1] - gains[i]) * (0.5 - 0.5 * Math.cos(Math.PI * z));
-    });
-    return g;
+  const cuts = transfer ? [v("cut_low")] : [v("cut_low"), v("cut_high")];
+  const curve = (fn, color) => {
+    ctx.strokeStyle = color; ctx.lineWidth = 2; ctx.beginPath();
+    for (let i = 0; i <= 300; i++) { const f = (i / 300) * FMAX; const x = xs(f), y = ys(fn(f)); i ? ctx.lineTo(x, y) : ctx.moveTo(x, y); }
+    ctx.stroke(); ctx.lineWidth = 1;
   };
-  ctx.strokeStyle = "#7fc97f"; ctx.lineWidth = 2; ctx.beginPath();
-  for (let i = 0; i <= 200; i++) { const f = (i / 200) * FMAX; const x = xs(f), y = ys(gainAt(f)); i ? ctx.lineTo(x, y) : ctx.moveTo(x, y); }
-  ctx.stroke(); ctx.lineWidth = 1;
-  ctx.strokeStyle = "#ffcc66";
-  for (const c of cuts) { ctx.beginPath(); ctx.moveTo(xs(c), T); ctx.lineTo(xs(c), B); ctx.stroke(); }
-  if (transfer) { ctx.fillStyle = "#ccc"; ctx.fillText("low band: A", L + 4, T + 12); ctx.fillText("high band: B", xs(cuts[0]) + 4, T + 12); }
-  return { xs, ys, cuts, transfer, L, R, T, B };
+  let gains = null;
+  if (transfer) {
+    curve((f) => 1 - ramp(f, cuts[0], soft), A_COLOR);
+    curve((f) => ramp(f, cuts[0], soft), B_COLOR);
+  } else {
+    gains = [v("gain_low"), v("gain_mid"), v("gain_high")];
+    curve((f) => gains[0] + (gains[1] - gains[0]) * ramp(f, cuts[0], soft) + (gains[2] - gains[1]) * ramp(f, cuts[1], soft), GAIN_COLOR);
+  }
+  // cut handles, labelled with their value (labels pushed apart when the cuts are close)
+  ctx.strokeStyle = CUT_COLOR; ctx.fillStyle = CUT_COLOR;
+  let prevEnd = -Infinity;
+  cuts.forEach((c) => {
+    ctx.beginPath(); ctx.moveTo(xs(c), T); ctx.lineTo(xs(c), B); ctx.stroke();
+    ctx.fillRect(xs(c) - 3, T - 3, 6, 6);
+  });
+  const cutLabels = cuts.map((c) => { const t = c.toFixed(2); return [t, ctx.measureText(t).width, xs(c)]; });
+  const lx = cutLabels.map(([, w, x]) => x - w / 2);
+  for (let i = 0; i < lx.length; i++) { lx[i] = Math.max(L, lx[i], prevEnd + 4); prevEnd = lx[i] + cutLabels[i][1]; }
+  for (let i = lx.length - 1; i >= 0; i--) {  // keep inside the plot, pushing left if needed
+    const limit = i === lx.length - 1 ? R - cutLabels[i][1] : lx[i + 1] - 4 - cutLabels[i][1];
+    lx[i] = Math.min(lx[i], limit);
+  }
+  cutLabels.forEach(([t], i) => ctx.fillText(t, lx[i], T - 5));
+  // band labels: which input / which gain each band gets; moved up when they would collide
+  const edges = [0, ...cuts, FMAX];
+  const labels = transfer ? [["A: structure", A_COLOR], ["B: texture", B_COLOR]]
+    : gains.map((g) => [`\u00d7${Number(g).toFixed(2)}`, GAIN_COLOR]);
+  const taken = [];
+  labels.forEach(([t, color], i) => {
+    const w = ctx.measureText(t).width, x0 = xs(edges[i]), x1 = xs(edges[i + 1]);
+    const x = Math.min(R - w - 2, Math.max(L + 2, (x0 + x1) / 2 - w / 2));
+    let y = transfer ? B - 6 : Math.max(T + 10, ys(gains[i]) - 6);
+    const hits = (yy) => taken.some(([a, b, c]) => x < b + 3 && x + w + 3 > a && Math.abs(c - yy) < 11);
+    for (let k = 0; k < 6 && hits(y); k++) y = y - 12 >= T + 10 ? y - 12 : y + 24;
+    taken.push([x, x + w, y]);
+    ctx.fillStyle = color; ctx.fillText(t, x, y);
+  });
+  return { xs, ys, cuts, transfer, L, R, T, B, W, H, YMAX };
 }
 
 function attachBandEditor(node) {
   const canvas = document.createElement("canvas");
-  canvas.width = 360; canvas.height = 140; canvas.style.cssText = "width:100%;height:140px;cursor:crosshair";
+  canvas.style.cssText = "width:100%;height:100%;min-height:120px;display:block;cursor:crosshair;touch-action:none";
+  canvas.title = "Drag a cut (yellow) to move it; drag inside a band to set its gain.";
   let geo = null, drag = null;
   const setWidget = (name, value) => {
     const w = widget(node, name); if (!w) return;
@@ -180,36 +320,48 @@ function attachBandEditor(node) {
     w.callback?.(w.value);
   };
   const redraw = () => { geo = drawBands(canvas, node); node.setDirtyCanvas?.(true, true); };
-  const pos = (e) => { const r = canvas.getBoundingClientRect(); return [(e.clientX - r.left) * canvas.width / r.width, (e.clientY - r.top) * canvas.height / r.height]; };
+  // pointer -> drawing coordinates (CSS pixels of the canvas, whatever the canvas zoom)
+  const pos = (e) => { const r = canvas.getBoundingClientRect(); return [(e.clientX - r.left) * geo.W / r.width, (e.clientY - r.top) * geo.H / r.height]; };
   // Dragging near a cut moves the cut; elsewhere sets the gain of the band under the pointer.
   const apply = (x, y) => {
-    const f = ((x - geo.L) / (geo.R - geo.L)) * FMAX, g = ((geo.B - y) / (geo.B - geo.T)) * GMAX;
+    const f = ((x - geo.L) / (geo.R - geo.L)) * FMAX, g = ((geo.B - y) / (geo.B - geo.T)) * geo.YMAX;
     if (drag === "cut_low" || drag === "cut_high") setWidget(drag, f);
     else if (drag && !geo.transfer) setWidget(drag, g);
     redraw();
   };
   canvas.addEventListener("pointerdown", (e) => {
+    if (!geo) redraw();
     const [x, y] = pos(e);
     const near = geo.cuts.map((c, i) => [Math.abs(geo.xs(c) - x), i]).sort((a, b) => a[0] - b[0])[0];
-    if (near && near[0] < 6) drag = near[1] === 0 ? "cut_low" : "cut_high";
-    else { const f = ((x - geo.L) / (geo.R - geo.L)) * FMAX; drag = f < geo.cuts[0] ? "gain_low" : (geo.cuts[1] === undefined || f < geo.cuts[1] ? "gain_mid" : "gain_high"); }
+    if (near && near[0] < 7) drag = near[1] === 0 ? "cut_low" : "cut_high";
+    else if (geo.transfer) drag = null;
+    else { const f = ((x - geo.L) / (geo.R - geo.L)) * FMAX; drag = f < geo.cuts[0] ? "gain_low" : (f < geo.cuts[1] ? "gain_mid" : "gain_high"); }
+    e.preventDefault(); e.stopPropagation();
     canvas.setPointerCapture?.(e.pointerId); apply(x, y);
   });
-  canvas.addEventListener("pointermove", (e) => { if (drag) { const [x, y] = pos(e); apply(x, y); } });
-  canvas.addEventListener("pointerup", () => { drag = null; });
-  node.addDOMWidget("band_editor", "band_editor", canvas, { serialize: false, getMinHeight: () => 150 });
+  canvas.addEventListener("pointermove", (e) => { if (drag) { const [x, y] = pos(e); apply(x, y); e.stopPropagation(); } });
+  const end = () => { drag = null; };
+  canvas.addEventListener("pointerup", end);
+  canvas.addEventListener("pointercancel", end);
+  const dom = node.addDOMWidget("band_editor", "band_editor", canvas, { serialize: false, getMinHeight: () => 150 });
+  if (dom) dom.serialize = false;
+  if (typeof ResizeObserver !== "undefined") new ResizeObserver(() => redraw()).observe(canvas);
   for (const w of node.widgets || []) {
     if (w.name === "band_editor") continue;
     const cb = w.callback;
     w.callback = function () { const r = cb?.apply(this, arguments); redraw(); return r; };
   }
-  node.spectralBandEditor = { canvas, redraw, setWidget };
+  const onConfigure = node.onConfigure;
+  node.onConfigure = function () { const r = onConfigure?.apply(this, arguments); redraw(); return r; };
+  // geometry(): the last drawing's layout (CSS pixels of the canvas): xs(f), ys(gain), L, R, T, B, W, H
+  node.spectralBandEditor = { canvas, redraw, setWidget, geometry: () => geo };
   redraw();
 }
 
 app.registerExtension({
   name: "spectral_progressive.widgets",
   async beforeRegisterNodeDef(nodeType, nodeData) {
+    if (nodeData.name === "SpectralProgressiveSampler") SCHEDULERS = comboOptions(nodeData, "scheduler") || SCHEDULERS;
     const attach = { DeltaSchedule: attachPlanPreview, SpectralProgressiveSampler: attachPlanPreview,
       FrequencyBandGain: attachBandEditor }[nodeData.name];
     if (!attach) return;

@@ -1,0 +1,205 @@
+"""A real ComfyUI server (subprocess) and headless Chromium for the browser tests and the example builder.
+
+The server: ``main.py --cpu --listen 127.0.0.1`` on a free port with temporary output/input/temp/user
+folders and ``--extra-model-paths-config`` registering the tiny model files, the random-weight
+TAESD/TAEF1 VAEs and the integration harness's test nodes (tests/integration/test_nodes); the
+pack is loaded from COMFYUI_PATH/custom_nodes/spectral_progressive when that links to this repo,
+else from a temporary link named ``spectral_progressive``.  HTTP helpers come from the harness
+(tests/integration/conftest.py: ComfyServer).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+IT_DIR = os.path.join(REPO, "tests", "integration")
+TEST_NODES_DIR = os.path.join(IT_DIR, "test_nodes")
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+
+def find_chromium() -> str | None:
+    env = os.environ.get("CHROMIUM")
+    for p in ([env] if env else []) + list(CHROMIUM_CANDIDATES) + [shutil.which("chromium") or ""]:
+        if p and os.path.isfile(p) and os.access(p, os.X_OK):
+            return p
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pack_custom_nodes(comfy_dir: str, root: str) -> str | None:
+    """None when ComfyUI's custom_nodes/spectral_progressive is this repo; else an extra custom_nodes
+    folder holding a link named like the package."""
+    link = os.path.join(comfy_dir, "custom_nodes", "spectral_progressive")
+    if os.path.isdir(link) and os.path.realpath(link) == os.path.realpath(REPO):
+        return None
+    extra = os.path.join(root, "pack_nodes")
+    os.makedirs(extra, exist_ok=True)
+    target = os.path.join(extra, "spectral_progressive")
+    if not os.path.exists(target):
+        os.symlink(REPO, target)
+    return extra
+
+
+_ASSETS_CODE = r"""
+import importlib.util, sys
+def load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    m = importlib.util.module_from_spec(spec); sys.modules[name] = m; spec.loader.exec_module(m); return m
+tm = load("spectral_it_tiny_models", sys.argv[1])
+tm.setup_comfy(sys.argv[3])
+tm.write_model_files(sys.argv[4])
+te = load("spectral_tiny_examples_standalone", sys.argv[2])
+te.write_taesd(sys.argv[5])
+"""
+
+
+def write_tiny_assets(comfy_dir: str, models: str) -> None:
+    """Tiny model files (harness's tiny_models.write_model_files) and TAESD/TAEF1, in a child
+    process (ComfyUI is never imported into the test process)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-c", _ASSETS_CODE, os.path.join(IT_DIR, "tiny_models.py"),
+                        os.path.join(HERE, "tiny_examples.py"), comfy_dir, models, os.path.join(models, "vae_approx")],
+                       capture_output=True, text=True, env=env, timeout=600)
+    if r.returncode != 0:
+        raise RuntimeError(f"writing the tiny assets failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+
+
+class Server:
+    def __init__(self, proc, base: str, root: str, log_path: str):
+        self.proc, self.base, self.root, self.log_path = proc, base, root, log_path
+
+    def log_tail(self, n: int = 4000) -> str:
+        with open(self.log_path, errors="replace") as f:
+            return f.read()[-n:]
+
+    def request(self, method: str, path: str, body=None, raw: bytes | None = None) -> tuple[int, object]:
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        req = urllib.request.Request(self.base + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                payload, code = r.read(), r.status
+        except urllib.error.HTTPError as e:
+            payload, code = e.read(), e.code
+        try:
+            return code, json.loads(payload) if payload else None
+        except ValueError:
+            return code, payload.decode(errors="replace")
+
+    def get(self, path: str):
+        code, body = self.request("GET", path)
+        if code != 200:
+            raise RuntimeError(f"GET {path} -> {code}: {body}")
+        return body
+
+    def post(self, path: str, body=None, raw: bytes | None = None):
+        return self.request("POST", path, body, raw)
+
+    def wait_history(self, prompt_id: str, timeout: float = 300.0) -> dict:
+        t0 = time.time()
+        while time.time() - t0 < timeout:
+            h = self.get("/history/" + prompt_id)
+            if prompt_id in h and h[prompt_id].get("status", {}).get("completed") is not None:
+                return h[prompt_id]
+            if self.proc.poll() is not None:
+                raise RuntimeError("the ComfyUI server died:\n" + self.log_tail())
+            time.sleep(0.2)
+        raise TimeoutError(f"prompt {prompt_id} did not finish:\n" + self.log_tail())
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+def start_server(comfy_dir: str, root: str, *, tiny: bool = True, timeout: float = 180.0) -> Server:
+    """Start ComfyUI (see module doc).  ``tiny``: write and register the tiny assets and the test nodes
+    (the example input images are always written)."""
+    from .tiny_examples import write_images
+
+    for sub in ("output", "temp", "user", "input"):
+        os.makedirs(os.path.join(root, sub), exist_ok=True)
+    models = os.path.join(root, "models")
+    custom = []
+    write_images(os.path.join(root, "input"), comfy_dir=comfy_dir)  # what the examples' LoadImage nodes name
+    if tiny:
+        write_tiny_assets(comfy_dir, models)
+        custom.append(TEST_NODES_DIR)
+    extra = _pack_custom_nodes(comfy_dir, root)
+    if extra:
+        custom.append(extra)
+    yaml_path = os.path.join(root, "extra_model_paths.yaml")
+    with open(yaml_path, "w") as f:
+        f.write("spectral_browser:\n"
+                f"    base_path: {models}\n"
+                "    diffusion_models: diffusion_models\n"
+                "    vae_approx: vae_approx\n")
+        if custom:
+            f.write("    custom_nodes: |\n" + "".join(f"        {p}\n" for p in custom))
+    port = free_port()
+    cmd = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
+           "--extra-model-paths-config", yaml_path, "--output-directory", os.path.join(root, "output"),
+           "--temp-directory", os.path.join(root, "temp"), "--input-directory", os.path.join(root, "input"),
+           "--user-directory", os.path.join(root, "user"), "--database-url", "sqlite:///:memory:",
+           "--disable-api-nodes", "--preview-method", "latent2rgb"]
+    log_path = os.path.join(root, "server.log")
+    log = open(log_path, "w")
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    proc = subprocess.Popen(cmd, cwd=comfy_dir, stdout=log, stderr=subprocess.STDOUT, env=env)
+    log.close()
+    srv = Server(proc, f"http://127.0.0.1:{port}", root, log_path)
+    t0 = time.time()
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError("ComfyUI exited at startup:\n" + srv.log_tail())
+        try:
+            srv.get("/system_stats")
+            break
+        except (urllib.error.URLError, ConnectionError, OSError, RuntimeError):
+            if time.time() - t0 > timeout:
+                srv.stop()
+                raise TimeoutError("ComfyUI did not come up:\n" + srv.log_tail())
+            time.sleep(0.3)
+    # skip the first-run template dialog / tutorial
+    srv.post("/settings/Comfy.TutorialCompleted", raw=b"true")
+    return srv
+
+
+def launch_browser(playwright, chromium: str):
+    return playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+
+
+def open_app(browser, base: str, width: int = 1600, height: int = 1000):
+    """A page with the ComfyUI app loaded (window.app ready, default graph shown). Console errors and
+    page errors are collected in page.spectral_errors."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+    page.on("response", lambda r: errors.append(f"http {r.status}: {r.url}") if r.status >= 400 else None)
+    page.spectral_errors = errors
+    page.goto(base + "/")
+    page.wait_for_function("window.app && window.app.graph && window.app.canvas && "
+                           "Object.keys(LiteGraph.registered_node_types).includes('DeltaSchedule')", timeout=120_000)
+    page.wait_for_timeout(500)
+    return page
