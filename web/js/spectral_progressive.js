@@ -82,7 +82,8 @@ function drawPlan(canvas, state, note) {
   const head = [[`FLOP-ideal ${plan.speedup_tokens.toFixed(2)}x (tokens), ${plan.speedup_tokens2.toFixed(2)}x (tokens\u00b2)`, "#eee"],
     [`model patch on these sigmas ${plan.patch_speedup_tokens.toFixed(2)}x`, "#bbb"]];
   const T = flowText(ctx, head, 6, 13, W - 12, 13) - 4;
-  const foot = [[`switch at step ${plan.switch_steps.join(", ") || "- (no switch)"}`, "#ddd"],
+  const tsw = plan.stages.slice(0, -1).map((st) => st.full_switch_time.toFixed(3)).join(", ");
+  const foot = [[`switch at step ${plan.switch_steps.join(", ") || "- (no switch)"}` + (tsw ? ` (full-size t ${tsw})` : ""), "#ddd"],
     [`A=${plan.spectrum.A.toPrecision(4)} \u03b2=${plan.spectrum.beta.toPrecision(4)}`, "#aaa"],
     [`${plan.family} latent ${plan.latent_size[0]}x${plan.latent_size[1]}, ${plan.steps} steps`, "#aaa"]];
   if (note) foot.push([note, "#e0b050"]);
@@ -363,7 +364,7 @@ app.registerExtension({
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (nodeData.name === "SpectralProgressiveSampler") SCHEDULERS = comboOptions(nodeData, "scheduler") || SCHEDULERS;
     const attach = { DeltaSchedule: attachPlanPreview, SpectralProgressiveSampler: attachPlanPreview,
-      FrequencyBandGain: attachBandEditor }[nodeData.name];
+      FrequencyEdit: attachPlanPreview, FrequencyBandGain: attachBandEditor }[nodeData.name];
     if (!attach) return;
     const onCreated = nodeType.prototype.onNodeCreated;
     nodeType.prototype.onNodeCreated = function () {
