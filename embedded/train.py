@@ -34,6 +34,7 @@ LOGIT_NORMAL_MEAN = 0.0
 LOGIT_NORMAL_STD = 1.0
 UNIFORM_FRACTION = 0.1
 CURVE_POINTS = 200
+GRAD_CLIP = 1.0  # max global gradient norm
 SAVE_RESERVE_S = 10.0  # seconds kept free at the end for the final evaluation and writing
 
 
@@ -79,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_nonnegative_int, default=0, help="seed of weights, data and noise (>= 0)")
     p.add_argument("--threads", type=_positive_int, default=1, help="torch CPU threads (>= 1)")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="crops per step")
-    p.add_argument("--lr", type=_positive_float, default=2e-4, help="peak Adam learning rate")
+    p.add_argument("--lr", type=_positive_float, default=5e-4, help="peak Adam learning rate")
     p.add_argument("--warmup", type=_nonnegative_int, default=200, help="linear warm-up steps")
     p.add_argument("--ema", type=float, default=0.999, help="EMA decay in [0, 1)")
     return p
@@ -179,8 +180,11 @@ def draw_loss_curve(curve: list[list[float]], path: Path, title: str) -> None:
 
 def _atomic_write(path: Path, write) -> None:
     """Write through a temporary file in the same directory, then rename over ``path``."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".tmp_{path.name}")  # keep the suffix (PIL picks the format by it)
     write(tmp)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # some writers create 0600 files; ship them readable like any other
     os.replace(tmp, path)
 
 
@@ -197,7 +201,7 @@ def save_outputs(out: Path, ema: FlowUNet, log: dict) -> None:
     _atomic_write(out / "loss_curve.png", lambda p: draw_loss_curve(log["loss_curve"], p, title))
 
 
-def train(out: Path, minutes: float, seed: int, threads: int, batch_size: int = 32, lr: float = 2e-4,
+def train(out: Path, minutes: float, seed: int, threads: int, batch_size: int = 32, lr: float = 5e-4,
           warmup: int = 200, ema_decay: float = 0.999, checkpoint_every_s: float = 600.0) -> dict:
     """Train within ``minutes`` of wall time and write the outputs into ``out``; returns the log."""
     start = time.monotonic()
@@ -213,7 +217,7 @@ def train(out: Path, minutes: float, seed: int, threads: int, batch_size: int = 
         "model": {k: list(v) if isinstance(v, tuple) else v for k, v in DEFAULT_CONFIG.items()},
         "parameters": count_parameters(net),
         "batch_size": batch_size, "lr": lr, "warmup_steps": warmup, "lr_schedule": "linear warm-up, cosine "
-        "decay to 0.1x over the wall-time budget", "ema_decay": ema_decay, "optimizer": "Adam",
+        "decay to 0.1x over the wall-time budget", "ema_decay": ema_decay, "optimizer": "Adam", "grad_clip_norm": GRAD_CLIP,
         "time_distribution": f"sigmoid(N({LOGIT_NORMAL_MEAN}, {LOGIT_NORMAL_STD}^2)) with "
         f"{UNIFORM_FRACTION:.0%} uniform", "objective": "MSE(v_pred, eps - x0), x_t = (1-t) x0 + t eps",
         "train_images": list(data.TRAIN_IMAGES), "heldout_images": list(data.HELDOUT_IMAGES),
@@ -251,12 +255,13 @@ def train(out: Path, minutes: float, seed: int, threads: int, batch_size: int = 
         loss = flow_loss(net, x0, eps, t)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), GRAD_CLIP)
         opt.step()
         d = min(ema_decay, (1 + step) / (10 + step))
         with torch.no_grad():
             for pe, pn in zip(ema.parameters(), net.parameters()):
                 pe.lerp_(pn, 1 - d)
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         step_times.append(time.monotonic() - t0)
         if step % 100 == 0:
             print(f"step {step:6d}  loss {losses[-1]:.4f}  lr {cur_lr:.2e}  "

@@ -10,6 +10,15 @@ from spectral_progressive.embedded.model import (CHANNELS, IMAGE_SIZE, WEIGHTS_P
                                                  count_parameters, load_default_model)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def single_thread():
+    # tiny convolutions: one thread is fastest, and avoids thread contention on a busy machine
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def model():
     return load_default_model()
@@ -69,7 +78,7 @@ def test_trained_model_predicts_velocity_better_than_zero_on_heldout_crops(model
     with torch.no_grad():
         mse = torch.mean((model.velocity(xt, t) - (eps - x0)) ** 2)
     baseline = torch.mean((eps - x0) ** 2)
-    assert mse < 0.5 * baseline
+    assert mse < 0.2 * baseline
 
 
 @pytest.mark.parametrize("fn", [data.training_crops, data.heldout_crops])
