@@ -83,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=_positive_float, default=5e-4, help="peak Adam learning rate")
     p.add_argument("--warmup", type=_nonnegative_int, default=200, help="linear warm-up steps")
     p.add_argument("--ema", type=float, default=0.999, help="EMA decay in [0, 1)")
+    p.add_argument("--init", default=None, help="start from these weights (safetensors) instead of a random init")
+    p.add_argument("--multires", type=float, default=0.0,
+                   help="fraction of batches trained at 1/2 or 1/4 size on the spectrally contracted crops "
+                        "(seed 001 Sec. 4.3: the model learns to be the low band of itself), in [0, 1]")
     return p
 
 
@@ -201,14 +205,27 @@ def save_outputs(out: Path, ema: FlowUNet, log: dict) -> None:
     _atomic_write(out / "loss_curve.png", lambda p: draw_loss_curve(log["loss_curve"], p, title))
 
 
+def contract_batch(x0: torch.Tensor, factor: int) -> torch.Tensor:
+    """Clean crops seen on a grid ``factor`` times smaller per side: C x / g (the DCT low band,
+    pixel values preserved), exactly what a progressive run's low stage holds of the data."""
+    from ..spectral_core.expansion import contract
+    h, w = x0.shape[-2] // factor, x0.shape[-1] // factor
+    return contract(x0, (h, w), 0.0)[0]
+
+
 def train(out: Path, minutes: float, seed: int, threads: int, batch_size: int = 32, lr: float = 5e-4,
-          warmup: int = 200, ema_decay: float = 0.999, checkpoint_every_s: float = 600.0) -> dict:
-    """Train within ``minutes`` of wall time and write the outputs into ``out``; returns the log."""
+          warmup: int = 200, ema_decay: float = 0.999, checkpoint_every_s: float = 600.0,
+          init: str | None = None, multires: float = 0.0) -> dict:
+    """Train within ``minutes`` of wall time and write the outputs into ``out``; returns the log.
+    ``init``: weights to start from; ``multires``: fraction of batches at 1/2 or 1/4 size."""
     start = time.monotonic()
     budget = minutes * 60.0
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     net = FlowUNet(**DEFAULT_CONFIG)
+    if init is not None:
+        from safetensors.torch import load_file
+        net.load_state_dict({k: v.to(torch.float32) for k, v in load_file(str(init)).items()})
     ema = copy.deepcopy(net).requires_grad_(False)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     stream = data.CropStream(seed)
@@ -222,7 +239,8 @@ def train(out: Path, minutes: float, seed: int, threads: int, batch_size: int = 
         f"{UNIFORM_FRACTION:.0%} uniform", "objective": "MSE(v_pred, eps - x0), x_t = (1-t) x0 + t eps",
         "train_images": list(data.TRAIN_IMAGES), "heldout_images": list(data.HELDOUT_IMAGES),
         "crop": {"size": data.CROP_SIZE, "scale": [data.MIN_SCALE, data.MAX_SCALE], "hflip": 0.5},
-        "minutes": minutes, "threads": threads,
+        "minutes": minutes, "threads": threads, "init": None if init is None else Path(init).name,
+        "multires": multires,
     }
     losses: list[float] = []
     step_times: list[float] = []
@@ -250,6 +268,8 @@ def train(out: Path, minutes: float, seed: int, threads: int, batch_size: int = 
         for group in opt.param_groups:
             group["lr"] = cur_lr
         x0 = stream.next_batch(batch_size)
+        if multires > 0 and float(torch.rand((), generator=g)) < multires:
+            x0 = contract_batch(x0, 2 if float(torch.rand((), generator=g)) < 0.7 else 4)
         eps = torch.randn(x0.shape, generator=g)
         t = sample_times(batch_size, g)
         loss = flow_loss(net, x0, eps, t)
@@ -289,7 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     if not (0.0 <= args.ema < 1.0):
         parser.error(f"--ema must be in [0, 1), got {args.ema}")
     out = _check_out_dir(parser, args.out)
-    log = train(out, args.minutes, args.seed, args.threads, args.batch_size, args.lr, args.warmup, args.ema)
+    if not (0.0 <= args.multires <= 1.0):
+        parser.error(f"--multires must be in [0, 1], got {args.multires}")
+    if args.init is not None and not Path(args.init).is_file():
+        parser.error(f"--init {args.init!r} is not a file")
+    log = train(out, args.minutes, args.seed, args.threads, args.batch_size, args.lr, args.warmup, args.ema,
+                init=args.init, multires=args.multires)
     print(f"done: {log['steps']} steps in {log['wall_time_s']:.1f}s, final loss (last 100 steps) "
           f"{log['final_loss_last100']:.4f}; wrote {out / 'weights.safetensors'}", flush=True)
     return 0
