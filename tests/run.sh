@@ -22,5 +22,15 @@ py="${COMFYUI_PYTHON:-python}"
 if [ -n "${COMFYUI_PYTHON:-}" ]; then
   "$py" -m pip install -q --disable-pip-version-check --no-deps -e . || exit 1
 fi
-run "$py" -m pytest -q -rs tests/integration tests/browser
+if [ -z "${COMFYUI_PATH:-}" ]; then
+  # The opt-in suites skip at module level without ComfyUI, so pytest reports "no tests collected"
+  # (exit 5) for them; that is expected here and said plainly, never counted as a pass of anything.
+  "$py" -m pytest -q -rs tests/integration tests/browser
+  rc=$?
+  if [ "$rc" -eq 5 ]; then
+    echo "integration and browser tests skipped: COMFYUI_PATH is not set (see the reasons above)"
+  elif [ "$rc" -ne 0 ]; then status=$rc; fi
+else
+  run "$py" -m pytest -q -rs tests/integration tests/browser
+fi
 exit "$status"
