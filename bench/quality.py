@@ -56,6 +56,11 @@ def methods(sig: torch.Tensor, size: int, law: PowerLaw, multiple: int, steps: i
     rows.append(("patch zero, mapped sigmas S=2", "formulation", "patch", p2, {"high": "zero", "grid": "mapped"}))
     rows.append(("patch wiener, user sigmas S=2", "formulation", "patch", p2, {"high": "wiener", "grid": "user"}))
     rows.append(("patch wiener, mapped sigmas S=2", "formulation", "patch", p2, {"high": "wiener", "grid": "mapped"}))
+    t_star = p2.stages[0].switch_time
+    for shift in (-0.1, 0.1):  # the step split: the same plan with the switch moved off Prop. 2's time
+        t_sw = min(0.98, max(0.02, t_star + shift))
+        rows.append((f"switch at t={t_sw:.2f} (Prop. 2: {t_star:.2f}) S=2", "step split", "progressive",
+                     plan(switch_at=[t_sw]), {}))
     rows.append(("AB2 multistep, progressive S=2", "sampler", "progressive", p2, {"sampler": sample_ab2}))
     rows.append(("AB2 multistep, patch zero mapped S=2", "sampler", "patch", p2,
                  {"high": "zero", "grid": "mapped", "sampler": sample_ab2}))
