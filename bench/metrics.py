@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F
@@ -78,4 +77,3 @@ def gaussian_kl(mean_a: torch.Tensor, var_a: torch.Tensor, var_b: torch.Tensor) 
 
 
 __all__ = ["gaussian_kl", "log_spectrum_error", "patches", "psnr", "sliced_wasserstein", "ssim"]
-_ = math

@@ -225,7 +225,6 @@ def main(argv: list[str] | None = None) -> None:
                {"command": f"python -m spectral_progressive.bench.quality --testbed {args.testbed} --steps {args.steps}"
                            + (f" --samples {args.samples}" if args.testbed == "embedded" else ""),
                 "torch": torch.__version__, "rows": rows})
-    _ = math
 
 
 if __name__ == "__main__":
