@@ -33,6 +33,7 @@ def test_demo_writes_grid_spectra_report_and_json(tmp_path):
     ("spectral_ops", ["--repeats", "0"], "--repeats"),
     ("editing", ["--samples", "0"], "--samples"),
     ("activation", ["--points", "1"], "--points"),
+    ("low_band_consistency", ["--samples", "0"], "--samples"),
 ])
 def test_bad_arguments_exit_non_zero_with_a_message(module, args, needle):
     p = subprocess.run([sys.executable, "-m", f"spectral_progressive.bench.{module}", *args],
