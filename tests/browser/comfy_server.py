@@ -5,11 +5,10 @@ folders and ``--extra-model-paths-config`` registering the tiny model files, the
 TAESD/TAEF1 VAEs and the integration harness's test nodes (tests/integration/test_nodes); the
 pack is loaded from COMFYUI_PATH/custom_nodes/spectral_progressive when that links to this repo,
 else from a temporary link named ``spectral_progressive``.  HTTP helpers come from the harness
-(tests/integration/conftest.py: ComfyServer).
+(tests/integration/server_client.py: ServerClient).
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -18,6 +17,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+
+from ..integration.server_client import ServerClient
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -80,56 +81,11 @@ def write_tiny_assets(comfy_dir: str, models: str) -> None:
         raise RuntimeError(f"writing the tiny assets failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
 
 
-class Server:
-    def __init__(self, proc, base: str, root: str, log_path: str):
-        self.proc, self.base, self.root, self.log_path = proc, base, root, log_path
+class Server(ServerClient):
+    """The browser tests' server: the shared client, polling history at 0.2 s."""
 
-    def log_tail(self, n: int = 4000) -> str:
-        with open(self.log_path, errors="replace") as f:
-            return f.read()[-n:]
-
-    def request(self, method: str, path: str, body=None, raw: bytes | None = None) -> tuple[int, object]:
-        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=60) as r:
-                payload, code = r.read(), r.status
-        except urllib.error.HTTPError as e:
-            payload, code = e.read(), e.code
-        try:
-            return code, json.loads(payload) if payload else None
-        except ValueError:
-            return code, payload.decode(errors="replace")
-
-    def get(self, path: str):
-        code, body = self.request("GET", path)
-        if code != 200:
-            raise RuntimeError(f"GET {path} -> {code}: {body}")
-        return body
-
-    def post(self, path: str, body=None, raw: bytes | None = None):
-        return self.request("POST", path, body, raw)
-
-    def wait_history(self, prompt_id: str, timeout: float = 300.0) -> dict:
-        t0 = time.time()
-        while time.time() - t0 < timeout:
-            h = self.get("/history/" + prompt_id)
-            if prompt_id in h and h[prompt_id].get("status", {}).get("completed") is not None:
-                return h[prompt_id]
-            if self.proc.poll() is not None:
-                raise RuntimeError("the ComfyUI server died:\n" + self.log_tail())
-            time.sleep(0.2)
-        raise TimeoutError(f"prompt {prompt_id} did not finish:\n" + self.log_tail())
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+    def wait_history(self, prompt_id: str, timeout: float = 300.0, poll: float = 0.2) -> dict:
+        return super().wait_history(prompt_id, timeout, poll)
 
 
 def start_server(comfy_dir: str, root: str, *, tiny: bool = True, timeout: float = 180.0) -> Server:

@@ -22,7 +22,6 @@ nothing is written into the ComfyUI checkout.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import socket
 import subprocess
@@ -37,6 +36,7 @@ from typing import Any
 import pytest
 
 from . import harness
+from .server_client import ServerClient
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -195,47 +195,16 @@ def comfy(tmp_path_factory) -> ComfyInProcess:
 # HTTP: a real server
 # ------------------------------------------------------------------------------------------------
 
-class ComfyServer:
+class ComfyServer(ServerClient):
     def __init__(self, proc, base: str, root: str, log_path: str):
-        self.proc, self.base, self.root, self.log_path = proc, base, root, log_path
+        super().__init__(proc, base, root, log_path)
         self.client_id = "spectral-it-" + uuid.uuid4().hex[:8]
-
-    def log_tail(self, n: int = 4000) -> str:
-        with open(self.log_path, errors="replace") as f:
-            return f.read()[-n:]
-
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.base + path, timeout=30) as r:
-            return json.loads(r.read())
-
-    def post(self, path: str, body: dict | None = None) -> tuple[int, Any]:
-        req = urllib.request.Request(self.base + path, data=json.dumps(body or {}).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                raw = r.read()
-                return r.status, (json.loads(raw) if raw else None)
-        except urllib.error.HTTPError as e:
-            raw = e.read()
-            try:
-                return e.code, json.loads(raw)
-            except ValueError:
-                return e.code, raw.decode(errors="replace")
 
     def queue(self, prompt: dict) -> tuple[int, Any]:
         return self.post("/prompt", {"prompt": prompt, "client_id": self.client_id})
 
     def wait(self, prompt_id: str, timeout: float = 300.0) -> dict:
-        """The /history entry once the prompt has finished (success, error or interrupt)."""
-        t0 = time.time()
-        while time.time() - t0 < timeout:
-            h = self.get("/history/" + prompt_id)
-            if prompt_id in h and h[prompt_id].get("status", {}).get("completed") is not None:
-                return h[prompt_id]
-            if self.proc.poll() is not None:
-                raise RuntimeError("the ComfyUI server died:\n" + self.log_tail())
-            time.sleep(0.1)
-        raise TimeoutError(f"prompt {prompt_id} did not finish; server log:\n" + self.log_tail())
+        return self.wait_history(prompt_id, timeout)
 
     def run(self, prompt: dict) -> dict:
         code, body = self.queue(prompt)
@@ -284,7 +253,7 @@ def server(tmp_path_factory):
             try:
                 srv.get("/system_stats")
                 break
-            except (urllib.error.URLError, ConnectionError, OSError):
+            except (urllib.error.URLError, ConnectionError, OSError, RuntimeError):
                 if time.time() - t0 > 180:
                     raise TimeoutError("ComfyUI did not come up:\n" + srv.log_tail())
                 time.sleep(0.3)
