@@ -61,6 +61,6 @@ def load_embedded(device: str = "cpu", weights: str | None = None) -> Embedded:
     return Embedded(model, load_spectrum())
 
 
-def linear_sigmas(steps: int) -> torch.Tensor:
+def linear_sigmas(steps: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """The embedded model's schedule: t from 1 to 0 in equal steps (CONST frame)."""
-    return torch.linspace(1.0, 0.0, steps + 1)
+    return torch.linspace(1.0, 0.0, steps + 1, dtype=dtype)

@@ -28,6 +28,7 @@ from ..spectral_core import progressive_denoiser, sample_ab2, sample_euler, samp
 from ..spectral_core.gaussian import GaussianSpectrumModel
 from ..spectral_core.spectra import PowerLaw
 from .common import check_out_dir, die, table, write_json
+from .embedded_setup import linear_sigmas
 from .variants import naive_progressive, no_alignment, plan_cost
 
 GAUSS_SIZE = 32
@@ -65,10 +66,6 @@ def methods(sig: torch.Tensor, size: int, law: PowerLaw, multiple: int, steps: i
     rows.append(("AB2 multistep, patch zero mapped S=2", "sampler", "patch", p2,
                  {"high": "zero", "grid": "mapped", "sampler": sample_ab2}))
     return rows
-
-
-def _linear_sigmas(steps: int) -> torch.Tensor:
-    return torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64)
 
 
 FLUX_SHIFT = math.exp(1.15)  # FLUX's time shift at 1024^2 (mu = 1.15)
@@ -165,7 +162,7 @@ def embedded_bench(steps: int, samples: int, seed: int) -> list[dict]:
     from ..embedded import data
     emb = load_embedded()
     size = emb.size
-    sig = _linear_sigmas(steps).float()
+    sig = linear_sigmas(steps, torch.float64).float()
     g = torch.Generator().manual_seed(seed)
     noise = torch.randn(samples, 3, size, size, generator=g)
     fresh = torch.randn(samples, 3, size, size, generator=g)
@@ -190,7 +187,7 @@ def embedded_bench(steps: int, samples: int, seed: int) -> list[dict]:
             eq = max(1, round(cost))
             if eq not in eq_cache:
                 with torch.no_grad():
-                    eq_cache[eq] = sample_euler(emb.model, noise, _linear_sigmas(eq).float())
+                    eq_cache[eq] = sample_euler(emb.model, noise, linear_sigmas(eq, torch.float64).float())
             row["equal-cost baseline steps"] = eq
             row["equal-cost PSNR dB"] = float(psnr(eq_cache[eq], base).mean())
             row["equal-cost patch SW"] = sliced_wasserstein(patches(eq_cache[eq]), held_p)

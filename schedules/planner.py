@@ -22,7 +22,7 @@ from typing import Sequence
 import torch
 
 from ..spectral_core import transforms
-from ..spectral_core.expansion import aligned_time, contracted_time, growth
+from ..spectral_core.expansion import REFILLS, aligned_time, contracted_time, growth
 from ..spectral_core.frames import Frame, get_frame
 from ..spectral_core.spectra import PowerLaw
 from ..spectral_core.validation import check_open_unit, check_scales, check_size, fail
@@ -107,9 +107,8 @@ class StagePlan:
         if grid is None:
             ours = sum(s.steps * float(s.size[0] * s.size[1]) ** power for s in self.stages)
         else:
-            ts = [float(self.frame.t_of_sigma(float(v))) for v in grid[:-1]]
-            ours = sum(float(self.stages[self.stage_index(t)].size[0] * self.stages[self.stage_index(t)].size[1]) ** power
-                       for t in ts)
+            sizes = [self.stages[self.stage_index(float(self.frame.t_of_sigma(float(v))))].size for v in grid[:-1]]
+            ours = sum(float(h * w) ** power for h, w in sizes)
         return base / ours
 
     def summary(self) -> str:
@@ -171,7 +170,6 @@ def plan_stages(sigmas: torch.Tensor | Sequence[float], latent_size: Sequence[in
         fail("respace", f"one of {RESPACE}", respace)
     if entry not in ENTRIES:
         fail("entry", f"one of {ENTRIES}", entry)
-    from ..spectral_core.expansion import REFILLS
     if refill not in REFILLS:
         fail("refill", f"one of {REFILLS}", refill)
 
