@@ -12,6 +12,10 @@ saved state dict is detected and rebuilt by UNETLoader.  What cannot be loaded f
   32-channel UNets ("sd15", "sd15_inpaint") are built in-process too; "sd15_file" (320 channels)
   is the file-loadable one.
 
+This module is also the ONE place that knows how ComfyUI versions differ in what the tests construct
+(``comfy_version``, ``unet_config``, ``new_executor``): read the version from ``comfyui_version.py``,
+never guess it from a failure.
+
 This module imports nothing from ComfyUI at import time; ``setup_comfy`` must run first (the
 conftest does it).  The conftest and the test nodes load it by file path under the one name
 "spectral_it_tiny_models" (never through sys.path), so both share one module object.
@@ -38,6 +42,67 @@ def setup_comfy(comfy_dir: str, threads: int = 1) -> None:
     from comfy.cli_args import args
     args.cpu = True
     import comfy.model_management  # noqa: F401  (initialises in CPU mode)
+    import comfy.utils
+    # ComfyUI 0.33 throttles progress-bar updates (at most one per 100 ms and 0.5 %); the tests check
+    # that every step of every stage is reported, so they turn the throttle off.
+    if hasattr(comfy.utils, "PROGRESS_THROTTLE_MIN_INTERVAL"):
+        comfy.utils.PROGRESS_THROTTLE_MIN_INTERVAL = 0.0
+        comfy.utils.PROGRESS_THROTTLE_MIN_PERCENT = 0.0
+
+
+def comfy_version(comfy_dir: str | None = None) -> tuple[int, ...]:
+    """ComfyUI's version as a tuple, from ``comfyui_version.py`` of the checkout on sys.path (or at
+    ``comfy_dir``); (0,) when the file is missing (very old checkouts have none)."""
+    import re
+    if comfy_dir is None:
+        import comfy
+        comfy_dir = os.path.dirname(os.path.dirname(os.path.abspath(comfy.__file__)))
+    try:
+        with open(os.path.join(comfy_dir, "comfyui_version.py")) as f:
+            m = re.search(r'__version__\s*=\s*"([0-9.]+)"', f.read())
+    except OSError:
+        return (0,)
+    return tuple(int(p) for p in m.group(1).split(".")) if m else (0,)
+
+
+def unet_config(family: str) -> dict:
+    """The tiny config of ``family`` as the running ComfyUI's model classes expect it.
+
+    * FLUX (ComfyUI 0.8 and newer): ``flux.model.FluxParams`` gained ``txt_ids_dims`` (which text-position
+      axes carry ids; detection sets [] for FLUX.1)."""
+    import dataclasses
+    cfg = dict(UNET_CONFIGS[family])
+    if FAMILY_CLASS[family] == "Flux":
+        import comfy.ldm.flux.model as flux_model
+        fields = {f.name for f in dataclasses.fields(flux_model.FluxParams)}
+        if "txt_ids_dims" in fields:
+            cfg.setdefault("txt_ids_dims", [])
+    return cfg
+
+
+def new_executor(server):
+    """A fresh ``execution.PromptExecutor`` reporting to ``server``, with no cache between runs.
+
+    Newer ComfyUI (0.33) reads ``cache_args`` (lru size and RAM headroom, as main.py passes them); older
+    versions do not take the argument."""
+    import inspect
+    import execution
+    kwargs = {"cache_type": execution.CacheType.CLASSIC}
+    if "cache_args" in inspect.signature(execution.PromptExecutor.__init__).parameters:
+        kwargs["cache_args"] = {"lru": 0, "ram": 0.0, "ram_inactive": 0.0}
+    return execution.PromptExecutor(server, **kwargs)
+
+
+def cached_outputs(executor, node_id: str):
+    """The outputs the executor cached for ``node_id`` (None when it did not run).
+
+    ComfyUI 0.33 made the output cache's ``get`` a coroutine (0.8 has it plain)."""
+    import asyncio
+    import inspect
+    entry = executor.caches.outputs.get(node_id)
+    if inspect.isawaitable(entry):
+        entry = asyncio.run(entry)
+    return None if entry is None else getattr(entry, "outputs", entry)
 
 
 def _sd15(model_channels: int, in_channels: int = 4, levels: int = 1) -> dict:
@@ -115,7 +180,7 @@ def build(family: str, seed: int = 0):
     import comfy.model_management as mm
     import comfy.model_patcher
     import comfy.supported_models
-    model_config = getattr(comfy.supported_models, FAMILY_CLASS[family])(dict(UNET_CONFIGS[family]))
+    model_config = getattr(comfy.supported_models, FAMILY_CLASS[family])(unet_config(family))
     model_config.set_inference_dtype(torch.float32, None)
     model = model_config.get_model({})
     init_weights(model.diffusion_model, seed=seed)
