@@ -1,11 +1,14 @@
 """Measure the data spectrum of the embedded model's image distribution and write spectrum.json.
 
-    python -m spectral_progressive.embedded.measure_spectrum [--n 1024] [--seed 0] [--out PATH]
+    python -m spectral_progressive.embedded.measure_spectrum [--data dead_leaves|photos] [--n 1024]
+        [--seed 0] [--out PATH]
 
 The spectrum is measured with the pack's own probe (``spectral_core.spectra.measure_spectrum``:
 orthonormal DCT, per-crop centring, radial average, weighted power-law fit P(w) = A w^-beta) on
-64 x 64 crops of the HELD-OUT image(s), which the model never saw in training. The training-crop
-fit is recorded alongside for comparison. spectrum.json is what a user (or the demo) feeds to
+held-out data the model never saw in training: with ``--data dead_leaves`` (default, the data of
+the current default model) 64 x 64 dead-leaves images from the held-out generator seeds
+(``dead_leaves.heldout_batch``), with ``--data photos`` 64 x 64 crops of the held-out photo(s).
+The fit on training data (the training stream's seed, or training crops) is recorded alongside. spectrum.json is what a user (or the demo) feeds to
 the switching-time formula for this model, like the presets of DESIGN.md.
 """
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 import torch
 
 from ..spectral_core.spectra import measure_spectrum
-from . import data
+from . import data, dead_leaves
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "spectrum.json"
 
@@ -38,9 +41,25 @@ def spectrum_record(x: torch.Tensor) -> dict:
     }
 
 
-def build_spectrum(n: int, seed: int) -> dict:
-    """spectrum.json content: the held-out fit at the top level, the training-crop fit under
-    ``training_crops``."""
+def build_spectrum(n: int, seed: int, source: str = "dead_leaves") -> dict:
+    """spectrum.json content: the held-out fit at the top level, the training-data fit under
+    ``training_data`` (dead leaves) or ``training_crops`` (photos)."""
+    if source == "dead_leaves":
+        held = spectrum_record(dead_leaves.heldout_batch(n, seed))
+        train = spectrum_record(dead_leaves.training_batch(n, seed))
+        train.pop("radial")
+        return {
+            "description": "power spectrum of 64x64 RGB dead-leaves images in [-1,1] (the embedded model's data), "
+                           "orthonormal DCT, per-image mean removed, radial bins round(w) in cycles per image, "
+                           "pooled over channels; fit P(w) = A w^-beta by least squares in log-log, DC excluded",
+            "data": "dead_leaves",
+            "heldout_seed": dead_leaves.HELDOUT_SEED_OFFSET + seed,
+            "seed": seed,
+            **held,
+            "training_data": {"seed": seed, **train},
+        }
+    if source != "photos":
+        raise ValueError(f"source must be 'dead_leaves' or 'photos', got {source!r}")
     held = spectrum_record(data.heldout_crops(n, seed))
     train = spectrum_record(data.training_crops(n, seed))
     train.pop("radial")
@@ -48,6 +67,7 @@ def build_spectrum(n: int, seed: int) -> dict:
         "description": "power spectrum of 64x64 RGB crops in [-1,1] (the embedded model's data), orthonormal "
                        "DCT, per-crop mean removed, radial bins round(w) in cycles per image, pooled over "
                        "channels; fit P(w) = A w^-beta by weighted least squares in log-log, DC excluded",
+        "data": "photos",
         "images": list(data.HELDOUT_IMAGES),
         "seed": seed,
         **held,
@@ -58,7 +78,9 @@ def build_spectrum(n: int, seed: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, measure, write the JSON and print a summary."""
     p = argparse.ArgumentParser(prog="python -m spectral_progressive.embedded.measure_spectrum",
-                                description="Measure the embedded model's data spectrum (held-out crops).")
+                                description="Measure the embedded model's data spectrum (held-out data).")
+    p.add_argument("--data", choices=("dead_leaves", "photos"), default="dead_leaves",
+                   help="which data: the dead-leaves generator (held-out seeds) or the held-out photo crops")
     p.add_argument("--n", type=int, default=1024, help="number of crops (>= 2)")
     p.add_argument("--seed", type=int, default=0, help="crop seed (>= 0)")
     p.add_argument("--out", default=str(DEFAULT_OUT), help="output JSON path")
@@ -67,15 +89,21 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--n must be >= 2, got {args.n}")
     if args.seed < 0:
         p.error(f"--seed must be >= 0, got {args.seed}")
-    rec = build_spectrum(args.n, args.seed)
+    rec = build_spectrum(args.n, args.seed, args.data)
     try:
         Path(args.out).write_text(json.dumps(rec, indent=2) + "\n")
     except OSError as e:
         p.error(f"cannot write --out {args.out!r} ({e.strerror or e})")
-    print(f"held-out {rec['images']}: A={rec['A']:.3f} beta={rec['beta']:.4f} r2={rec['r2']:.4f} "
-          f"rms_log_error={rec['rms_log_error']:.4f} ({rec['n_crops']} crops)")
-    t = rec["training_crops"]
-    print(f"training {t['images']}: A={t['A']:.3f} beta={t['beta']:.4f} r2={t['r2']:.4f}")
+    if args.data == "dead_leaves":
+        print(f"held-out dead leaves (seed {rec['heldout_seed']}): A={rec['A']:.3f} beta={rec['beta']:.4f} "
+              f"r2={rec['r2']:.4f} rms_log_error={rec['rms_log_error']:.4f} ({rec['n_crops']} images)")
+        t = rec["training_data"]
+        print(f"training stream (seed {t['seed']}): A={t['A']:.3f} beta={t['beta']:.4f} r2={t['r2']:.4f}")
+    else:
+        print(f"held-out {rec['images']}: A={rec['A']:.3f} beta={rec['beta']:.4f} r2={rec['r2']:.4f} "
+              f"rms_log_error={rec['rms_log_error']:.4f} ({rec['n_crops']} crops)")
+        t = rec["training_crops"]
+        print(f"training {t['images']}: A={t['A']:.3f} beta={t['beta']:.4f} r2={t['r2']:.4f}")
     print(f"wrote {args.out}")
     return 0
 

@@ -1,15 +1,52 @@
-"""Train the embedded default model (flow matching on natural-image crops) within a wall-time budget.
+"""Train the embedded default model (flow matching) within a wall-time budget.
 
     python -m spectral_progressive.embedded.train --out <dir> --minutes M --seed 0 [--threads 1]
+        [--data dead_leaves|photos] [--res-probs 0.5,0.3,0.2] [--tail-fraction 0.2]
+        [--time-shift resolution|none]
 
 Objective: x_t = (1 - t) x0 + t eps, the network predicts v = eps - x0, loss = MSE(v_pred, v).
-t is drawn from a logit-normal distribution (sigmoid of N(0, 1)), mixed with 10% uniform draws so
-both ends of [0, 1] are seen. Adam, linear warm-up then a cosine decay over the time budget, an
-exponential moving average (EMA) of the weights. The run stops before the budget is spent and
-writes to ``--out``:
+
+Data (``--data``). ``dead_leaves`` (default): the exact, unlimited dead-leaves generator of
+``dead_leaves.py`` (64 x 64 RGB, colours of scikit-image photos, P(w) ~ w^-2), a fresh batch every
+step; held-out evaluation uses disjoint generator seeds. ``photos``: random crops of the
+scikit-image photographs (``data.py``; the held-out photo is never trained on).
+
+Every stage resolution from the start (``--res-probs p64,p32,p16``). Each batch is drawn at one
+resolution: the 64 x 64 images themselves, or their DCT contraction to 32 x 32 (g = 2) or 16 x 16
+(g = 4) by the pack's own ``spectral_core.expansion.contract`` at t = 0,
+
+    x0_lo = kappa' C x0,   kappa' = 1 / (g (1 - 0) + 0) = 1 / g,
+
+i.e. the orthonormal-DCT low band with pixel values preserved. This is exactly what a progressive
+run's low stage holds of the data: contraction maps the flow path of x0 at time t to the flow path
+of x0_lo at time t' = t / (g (1 - t) + t) (DESIGN.md), so a low stage sees x_t' = (1 - t') x0_lo +
+t' eps with fresh unit noise, which is the training pair at that resolution.
+
+Time distribution (documented choice). A draw is, with probability ``--tail-fraction`` (default
+0.2), uniform in [0.9, 1] (the pure-noise end, where every sampling run starts and where a low
+stage spends all of its steps), and otherwise a bulk draw u: sigmoid(N(0, 1)) (logit-normal) with
+probability 0.9, uniform in [0, 1] with probability 0.1. With ``--time-shift resolution`` the bulk
+draw is then shifted by the resolution's contraction factor g (1 at 64 x 64, 2 at 32 x 32, 4 at
+16 x 16) with the paper's alignment map (seed 001 Eq. 6, the SD3/FLUX shift with s = g):
+
+    t = g u / (1 + (g - 1) u),   i.e.  logit(t) = logit(u) + log g,
+
+so the logit-normal part becomes N(log g, 1) in logit space: the lower the resolution, the more
+high-noise times it sees. Reason: a low stage only ever runs at high noise (from t = 1 down to its
+switch time t_i*, seed 001 Sec. 4.2), so its capacity belongs there; the 64 x 64 model keeps the
+plain logit-normal bulk. The tail draws are not shifted, so the fraction of draws that come from
+the tail is exactly ``--tail-fraction`` at every resolution, and
+
+    P(t > 0.9) = f + (1 - f) [0.9 (1 - Phi(logit(c))) + 0.1 (1 - c)],   c = 0.9 / (0.1 g + 0.9),
+
+(f = tail fraction, c the bulk value that the shift maps to 0.9; ``prob_time_above``).
+
+Adam, linear warm-up then a cosine decay over the time budget, an exponential moving average (EMA)
+of the weights. The run stops before the budget is spent and writes to ``--out``:
 
 - weights.safetensors  the EMA weights (what ``model.load_default_model`` loads)
-- train_log.json       config, seed, versions, steps, wall time, downsampled loss curve, final losses
+- train_log.json       config (with the exact command line), seed, versions, steps, wall time,
+                       downsampled loss curve, final losses per resolution, held-out evaluation
 - loss_curve.png       the loss curve, drawn with PIL
 """
 from __future__ import annotations
@@ -27,12 +64,18 @@ from pathlib import Path
 
 import torch
 
-from . import data
+from . import data, dead_leaves
 from .model import DEFAULT_CONFIG, FlowUNet, count_parameters
 
 LOGIT_NORMAL_MEAN = 0.0
 LOGIT_NORMAL_STD = 1.0
 UNIFORM_FRACTION = 0.1
+TAIL_FRACTION = 0.2  # default share of draws uniform in [TAIL_START, 1]
+TAIL_START = 0.9
+RES_FACTORS: tuple[int, ...] = (1, 2, 4)  # 64 x 64 and its DCT contractions to 32 x 32, 16 x 16
+DEFAULT_RES_PROBS: tuple[float, float, float] = (0.5, 0.3, 0.2)
+DATA_SOURCES = ("dead_leaves", "photos")
+TIME_SHIFTS = ("resolution", "none")
 CURVE_POINTS = 200
 GRAD_CLIP = 1.0  # max global gradient norm
 SAVE_RESERVE_S = 10.0  # seconds kept free at the end for the final evaluation and writing
@@ -71,10 +114,23 @@ def _nonnegative_int(text: str) -> int:
     return v
 
 
+def _res_probs(text: str) -> tuple[float, float, float]:
+    """argparse type: three comma-separated non-negative numbers with a positive sum, normalised."""
+    try:
+        v = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected three comma-separated numbers, got {text!r}") from None
+    if len(v) != 3 or not all(math.isfinite(x) and x >= 0 for x in v) or sum(v) <= 0:
+        raise argparse.ArgumentTypeError(f"expected three non-negative numbers with a positive sum, got {text!r}")
+    total = sum(v)
+    return (v[0] / total, v[1] / total, v[2] / total)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface of the trainer."""
     p = argparse.ArgumentParser(prog="python -m spectral_progressive.embedded.train",
-                                description="Train the embedded flow-matching default model on skimage crops.")
+                                description="Train the embedded flow-matching default model (dead leaves or "
+                                            "skimage crops).")
     p.add_argument("--out", required=True, help="output directory (created if missing; must be writable)")
     p.add_argument("--minutes", type=_positive_float, required=True, help="wall-time budget in minutes (> 0)")
     p.add_argument("--seed", type=_nonnegative_int, default=0, help="seed of weights, data and noise (>= 0)")
@@ -86,7 +142,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", default=None, help="start from these weights (safetensors) instead of a random init")
     p.add_argument("--multires", type=float, default=0.0,
                    help="fraction of batches trained at 1/2 or 1/4 size on the spectrally contracted crops "
-                        "(seed 001 Sec. 4.3: the model learns to be the low band of itself), in [0, 1]")
+                        "(seed 001 Sec. 4.3: the model learns to be the low band of itself), in [0, 1]; "
+                        "legacy spelling of --res-probs 1-m,0.7m,0.3m (only used when --res-probs is not given)")
+    p.add_argument("--max-steps", type=_positive_int, default=None,
+                   help="stop after this many steps even if time is left (tests, sanity runs)")
+    p.add_argument("--eval-images", type=_nonnegative_int, default=32,
+                   help="held-out images for the final velocity-MSE evaluation (0 skips it)")
+    p.add_argument("--data", choices=DATA_SOURCES, default="dead_leaves",
+                   help="training data: the exact dead-leaves generator or skimage photo crops")
+    p.add_argument("--res-probs", type=_res_probs, default=None,
+                   help="probabilities of a batch at 64x64, 32x32, 16x16 (DCT-contracted), e.g. 0.5,0.3,0.2 "
+                        f"(default {','.join(map(str, DEFAULT_RES_PROBS))}, or from --multires)")
+    p.add_argument("--tail-fraction", type=float, default=TAIL_FRACTION,
+                   help=f"fraction of flow times drawn uniformly in [{TAIL_START}, 1], in [0, 1)")
+    p.add_argument("--time-shift", choices=TIME_SHIFTS, default="resolution",
+                   help="shift the bulk time draw by the contraction factor g: t = g u / (1 + (g-1) u)")
     return p
 
 
@@ -102,12 +172,59 @@ def _check_out_dir(parser: argparse.ArgumentParser, out: str) -> Path:
     return path
 
 
-def sample_times(n: int, generator: torch.Generator) -> torch.Tensor:
-    """Flow times in (0, 1): logit-normal, with a fraction UNIFORM_FRACTION drawn uniformly."""
+def shift_time(u: torch.Tensor, g: float) -> torch.Tensor:
+    """The resolution shift t = g u / (1 + (g - 1) u) (seed 001 Eq. 6; logit(t) = logit(u) + log g)."""
+    return g * u / (1.0 + (g - 1.0) * u)
+
+
+def sample_times(n: int, generator: torch.Generator, shift: float = 1.0, tail: float = 0.0) -> torch.Tensor:
+    """Flow times in (0, 1): a bulk draw u (logit-normal, a fraction UNIFORM_FRACTION uniform) shifted
+    by ``shift`` (``shift_time``), replaced with probability ``tail`` by a draw uniform in
+    [TAIL_START, 1] (not shifted). ``shift=1, tail=0`` is the original distribution (same draws)."""
     ln = torch.sigmoid(LOGIT_NORMAL_MEAN + LOGIT_NORMAL_STD * torch.randn(n, generator=generator))
     un = torch.rand(n, generator=generator)
     pick = torch.rand(n, generator=generator) < UNIFORM_FRACTION
-    return torch.where(pick, un, ln)
+    t = torch.where(pick, un, ln)
+    if shift != 1.0:
+        t = shift_time(t, shift)
+    if tail > 0:
+        hi = TAIL_START + (1.0 - TAIL_START) * torch.rand(n, generator=generator)
+        t = torch.where(torch.rand(n, generator=generator) < tail, hi, t)
+    return t
+
+
+def prob_time_above(x: float, shift: float = 1.0, tail: float = 0.0) -> float:
+    """P(t > x) under ``sample_times(., shift, tail)`` for x in [TAIL_START, 1):
+    tail (1 - x) / (1 - TAIL_START) + (1 - tail) [(1 - UNIFORM_FRACTION) (1 - Phi(logit c)) + UNIFORM_FRACTION (1 - c)]
+    with c = x / (shift (1 - x) + x) (the bulk value mapped to x) and mu, sigma of the logit-normal."""
+    if not (TAIL_START <= x < 1.0):
+        raise ValueError(f"x must be in [{TAIL_START}, 1), got {x}")
+    c = x / (shift * (1.0 - x) + x)
+    z = (math.log(c / (1.0 - c)) - LOGIT_NORMAL_MEAN) / LOGIT_NORMAL_STD
+    bulk = (1.0 - UNIFORM_FRACTION) * 0.5 * math.erfc(z / math.sqrt(2.0)) + UNIFORM_FRACTION * (1.0 - c)
+    return tail * (1.0 - x) / (1.0 - TAIL_START) + (1.0 - tail) * bulk
+
+
+def sample_factor(generator: torch.Generator, probs: tuple[float, ...]) -> int:
+    """One contraction factor from RES_FACTORS with probabilities ``probs``."""
+    u = float(torch.rand((), generator=generator))
+    acc = 0.0
+    for f, p in zip(RES_FACTORS, probs):
+        acc += p
+        if u < acc:
+            return f
+    return next(f for f, p in zip(reversed(RES_FACTORS), reversed(probs)) if p > 0)
+
+
+def multires_batch(stream, batch_size: int, generator: torch.Generator, probs: tuple[float, ...]
+                   ) -> tuple[torch.Tensor, int]:
+    """The next batch of ``stream`` (64 x 64) at a resolution drawn from ``probs`` over RES_FACTORS,
+    DCT-contracted by ``contract_batch``; returns (x0, factor)."""
+    factor = sample_factor(generator, probs) if probs[0] < 1.0 else 1
+    x0 = stream.next_batch(batch_size)
+    if factor > 1:
+        x0 = contract_batch(x0, factor)
+    return x0, factor
 
 
 def flow_loss(net: FlowUNet, x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -215,9 +332,23 @@ def contract_batch(x0: torch.Tensor, factor: int) -> torch.Tensor:
 
 def train(out: Path, minutes: float, seed: int, threads: int, batch_size: int = 32, lr: float = 5e-4,
           warmup: int = 200, ema_decay: float = 0.999, checkpoint_every_s: float = 600.0,
-          init: str | None = None, multires: float = 0.0) -> dict:
-    """Train within ``minutes`` of wall time and write the outputs into ``out``; returns the log.
-    ``init``: weights to start from; ``multires``: fraction of batches at 1/2 or 1/4 size."""
+          init: str | None = None, multires: float = 0.0, data_source: str = "dead_leaves",
+          res_probs: tuple[float, float, float] | None = None, tail: float = TAIL_FRACTION,
+          time_shift: str = "resolution", argv: list[str] | None = None,
+          max_steps: int | None = None, eval_images: int = 32) -> dict:
+    """Train within ``minutes`` of wall time (and at most ``max_steps`` steps) and write the outputs
+    into ``out``; returns the log. ``init``: weights to start from; ``res_probs``: probabilities of
+    64/32/16 batches (None: from ``multires`` if > 0, else DEFAULT_RES_PROBS); ``tail``, ``time_shift``:
+    the time distribution (module docstring); ``argv``: the command line, recorded in the log;
+    ``eval_images``: held-out images of the final evaluation (0 skips it)."""
+    if data_source not in DATA_SOURCES:
+        raise ValueError(f"data_source must be one of {DATA_SOURCES}, got {data_source!r}")
+    if time_shift not in TIME_SHIFTS:
+        raise ValueError(f"time_shift must be one of {TIME_SHIFTS}, got {time_shift!r}")
+    if not (0.0 <= tail < 1.0):
+        raise ValueError(f"tail must be in [0, 1), got {tail}")
+    if res_probs is None:
+        res_probs = (1.0 - multires, 0.7 * multires, 0.3 * multires) if multires > 0 else DEFAULT_RES_PROBS
     start = time.monotonic()
     budget = minutes * 60.0
     torch.set_num_threads(threads)
@@ -228,29 +359,59 @@ def train(out: Path, minutes: float, seed: int, threads: int, batch_size: int = 
         net.load_state_dict({k: v.to(torch.float32) for k, v in load_file(str(init)).items()})
     ema = copy.deepcopy(net).requires_grad_(False)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
-    stream = data.CropStream(seed)
+    stream = dead_leaves.DeadLeavesStream(seed) if data_source == "dead_leaves" else data.CropStream(seed)
     g = torch.Generator().manual_seed(seed + 1)
+    if data_source == "dead_leaves":
+        data_config = {"source": "dead_leaves", "size": dead_leaves.IMAGE_SIZE, "r_min": dead_leaves.R_MIN,
+                       "r_max": dead_leaves.R_MAX, "density": "r^-3", "depth": dead_leaves.DEPTH,
+                       "supersample": dead_leaves.SUPERSAMPLE, "shape_probs": list(dead_leaves.SHAPE_PROBS),
+                       "max_aspect": dead_leaves.MAX_ASPECT, "shade": dead_leaves.SHADE,
+                       "palette_images": list(dead_leaves.PALETTE_IMAGES), "train_seed": seed,
+                       "heldout_seed_offset": dead_leaves.HELDOUT_SEED_OFFSET}
+    else:
+        data_config = {"source": "photos", "train_images": list(data.TRAIN_IMAGES),
+                       "heldout_images": list(data.HELDOUT_IMAGES),
+                       "crop": {"size": data.CROP_SIZE, "scale": [data.MIN_SCALE, data.MAX_SCALE], "hflip": 0.5}}
     config = {
+        "argv": list(argv) if argv is not None else None,
+        "command": None if argv is None else "python -m spectral_progressive.embedded.train " + " ".join(argv),
         "model": {k: list(v) if isinstance(v, tuple) else v for k, v in DEFAULT_CONFIG.items()},
         "parameters": count_parameters(net),
         "batch_size": batch_size, "lr": lr, "warmup_steps": warmup, "lr_schedule": "linear warm-up, cosine "
         "decay to 0.1x over the wall-time budget", "ema_decay": ema_decay, "optimizer": "Adam", "grad_clip_norm": GRAD_CLIP,
-        "time_distribution": f"sigmoid(N({LOGIT_NORMAL_MEAN}, {LOGIT_NORMAL_STD}^2)) with "
-        f"{UNIFORM_FRACTION:.0%} uniform", "objective": "MSE(v_pred, eps - x0), x_t = (1-t) x0 + t eps",
-        "train_images": list(data.TRAIN_IMAGES), "heldout_images": list(data.HELDOUT_IMAGES),
-        "crop": {"size": data.CROP_SIZE, "scale": [data.MIN_SCALE, data.MAX_SCALE], "hflip": 0.5},
+        "time_distribution": f"tail {tail:.0%} uniform in [{TAIL_START}, 1]; bulk sigmoid(N({LOGIT_NORMAL_MEAN}, "
+        f"{LOGIT_NORMAL_STD}^2)) with {UNIFORM_FRACTION:.0%} uniform"
+        + (", bulk shifted t = g u / (1 + (g-1) u) by the contraction factor g" if time_shift == "resolution" else ""),
+        "tail_fraction": tail, "time_shift": time_shift,
+        "objective": "MSE(v_pred, eps - x0), x_t = (1-t) x0 + t eps",
+        "data": data_config,
+        "resolutions": {f"{64 // f}x{64 // f}": p for f, p in zip(RES_FACTORS, res_probs)},
+        "low_res_x0": "spectral_core.expansion.contract(x0, size, t=0): DCT low band / g (pixel values preserved)",
         "minutes": minutes, "threads": threads, "init": None if init is None else Path(init).name,
         "multires": multires,
     }
+    if data_source == "photos":  # keys of the earlier logs
+        config["train_images"] = data_config["train_images"]
+        config["heldout_images"] = data_config["heldout_images"]
+        config["crop"] = data_config["crop"]
     losses: list[float] = []
+    factors: list[int] = []
     step_times: list[float] = []
+    data_time = 0.0
     last_ckpt = time.monotonic()
 
     def make_log(final: bool) -> dict:
+        by_size = {}
+        for f in RES_FACTORS:
+            ls = [l for l, ff in zip(losses, factors) if ff == f][-300:]
+            by_size[f"{64 // f}x{64 // f}"] = (sum(ls) / len(ls)) if ls else None
         return {"config": config, "seed": seed, "torch_version": torch.__version__,
                 "python_version": platform.python_version(), "steps": len(losses),
+                "steps_by_size": {f"{64 // f}x{64 // f}": factors.count(f) for f in RES_FACTORS},
                 "wall_time_s": round(time.monotonic() - start, 2), "finished": final,
+                "data_time_s": round(data_time, 2),
                 "final_loss_last100": (sum(losses[-100:]) / len(losses[-100:])) if losses else None,
+                "final_loss_last300_by_size": by_size,
                 "loss_curve": downsample_curve(losses)}
 
     net.train()
@@ -261,20 +422,22 @@ def train(out: Path, minutes: float, seed: int, threads: int, batch_size: int = 
             break
         if elapsed > budget:  # even the first step did not fit
             break
+        if max_steps is not None and len(losses) >= max_steps:
+            break
         t0 = time.monotonic()
         step = len(losses)
         frac = min(elapsed / budget, 1.0)
         cur_lr = lr * min(1.0, (step + 1) / max(warmup, 1)) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
         for group in opt.param_groups:
             group["lr"] = cur_lr
-        x0 = stream.next_batch(batch_size)
-        if multires > 0 and float(torch.rand((), generator=g)) < multires:
-            x0 = contract_batch(x0, 2 if float(torch.rand((), generator=g)) < 0.7 else 4)
+        x0, factor = multires_batch(stream, batch_size, g, res_probs)
+        data_time += time.monotonic() - t0
         eps = torch.randn(x0.shape, generator=g)
-        t = sample_times(batch_size, g)
-        loss = flow_loss(net, x0, eps, t)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        t = sample_times(batch_size, g, shift=float(factor) if time_shift == "resolution" else 1.0, tail=tail)
+        with torch.enable_grad():  # robust to a caller that turned autograd off globally
+            loss = flow_loss(net, x0, eps, t)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), GRAD_CLIP)
         opt.step()
         d = min(ema_decay, (1 + step) / (10 + step))
@@ -282,21 +445,30 @@ def train(out: Path, minutes: float, seed: int, threads: int, batch_size: int = 
             for pe, pn in zip(ema.parameters(), net.parameters()):
                 pe.lerp_(pn, 1 - d)
         losses.append(float(loss.detach()))
+        factors.append(factor)
         step_times.append(time.monotonic() - t0)
         if step % 100 == 0:
-            print(f"step {step:6d}  loss {losses[-1]:.4f}  lr {cur_lr:.2e}  "
-                  f"elapsed {time.monotonic() - start:7.1f}s", flush=True)
+            print(f"step {step:6d}  size {64 // factor:2d}  loss {losses[-1]:.4f}  lr {cur_lr:.2e}  "
+                  f"elapsed {time.monotonic() - start:7.1f}s  data {data_time:6.1f}s", flush=True)
         if time.monotonic() - last_ckpt > checkpoint_every_s:
             save_outputs(out, ema, make_log(False))
             last_ckpt = time.monotonic()
 
     ema.eval()
     log = make_log(True)
-    if time.monotonic() - start + 4 * (sum(step_times[-20:]) / max(len(step_times[-20:]), 1)) < budget:
-        log["eval_velocity_mse"] = {
-            "train_crops": evaluate(ema, data.training_crops(32, seed + 1000), seed + 2000),
-            "heldout_crops": evaluate(ema, data.heldout_crops(32, seed + 1000), seed + 2000),
-        }
+    if eval_images > 0 and \
+            time.monotonic() - start + 4 * (sum(step_times[-20:]) / max(len(step_times[-20:]), 1)) < budget:
+        if data_source == "dead_leaves":
+            held = dead_leaves.heldout_batch(eval_images, seed)
+            log["eval_velocity_mse"] = {
+                f"heldout_dead_leaves_{64 // f}x{64 // f}": evaluate(ema, held if f == 1 else contract_batch(held, f),
+                                                                      seed + 2000)
+                for f in RES_FACTORS}
+        else:
+            log["eval_velocity_mse"] = {
+                "train_crops": evaluate(ema, data.training_crops(eval_images, seed + 1000), seed + 2000),
+                "heldout_crops": evaluate(ema, data.heldout_crops(eval_images, seed + 1000), seed + 2000),
+            }
     log["wall_time_s"] = round(time.monotonic() - start, 2)
     save_outputs(out, ema, log)
     return log
@@ -308,13 +480,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not (0.0 <= args.ema < 1.0):
         parser.error(f"--ema must be in [0, 1), got {args.ema}")
+    if not (0.0 <= args.tail_fraction < 1.0):
+        parser.error(f"--tail-fraction must be in [0, 1), got {args.tail_fraction}")
     out = _check_out_dir(parser, args.out)
     if not (0.0 <= args.multires <= 1.0):
         parser.error(f"--multires must be in [0, 1], got {args.multires}")
     if args.init is not None and not Path(args.init).is_file():
         parser.error(f"--init {args.init!r} is not a file")
     log = train(out, args.minutes, args.seed, args.threads, args.batch_size, args.lr, args.warmup, args.ema,
-                init=args.init, multires=args.multires)
+                init=args.init, multires=args.multires, data_source=args.data, res_probs=args.res_probs,
+                tail=args.tail_fraction, time_shift=args.time_shift,
+                argv=list(sys.argv[1:] if argv is None else argv), max_steps=args.max_steps,
+                eval_images=args.eval_images)
     print(f"done: {log['steps']} steps in {log['wall_time_s']:.1f}s, final loss (last 100 steps) "
           f"{log['final_loss_last100']:.4f}; wrote {out / 'weights.safetensors'}", flush=True)
     return 0
