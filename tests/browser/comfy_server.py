@@ -9,6 +9,7 @@ else from a temporary link named ``spectral_progressive``.  HTTP helpers come fr
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -147,10 +148,19 @@ def launch_browser(playwright, chromium: str):
 
 def open_app(browser, base: str, width: int = 1600, height: int = 1000):
     """A page with the ComfyUI app loaded (window.app ready, default graph shown). Console errors and
-    page errors are collected in page.spectral_errors."""
+    page errors are collected in page.spectral_errors (those raised from the pack's web/js tagged
+    with ui.OURS)."""
+    from .ui import OURS
+
     page = browser.new_page(viewport={"width": width, "height": height})
+    # tag console.error calls made from the pack's own scripts, so no benign filter can hide them
+    page.add_init_script("""(() => { const orig = console.error;
+      console.error = function (...args) {
+        if (String(new Error().stack).includes('/extensions/spectral_progressive/')) args.unshift(%s);
+        return orig.apply(this, args); }; })()""" % json.dumps(OURS))
     errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    page.on("pageerror", lambda e: errors.append(
+        f"pageerror: {e}" + (f" {OURS}" if "/extensions/spectral_progressive/" in str(getattr(e, "stack", "") or "") else "")))
     page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
     page.on("response", lambda r: errors.append(f"http {r.status}: {r.url}") if r.status >= 400 else None)
     page.spectral_errors = errors

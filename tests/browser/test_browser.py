@@ -203,7 +203,8 @@ def test_plan_preview_follows_delta_and_context(page, server, artifacts):
     assert assert_matches_route(server, after)["latent_size"] == [128, 96]
     # the context is saved with the workflow and restored on load
     graph = json.loads(page.evaluate("JSON.stringify(app.graph.serialize())"))
-    saved = next(x for x in graph["nodes"] if x["id"] == nid)["properties"]["spectral_preview"]
+    # (frontend 1.49.6 keeps loadApiJson's node ids as strings in memory, serialize() writes numbers)
+    saved = next(x for x in graph["nodes"] if str(x["id"]) == str(nid))["properties"]["spectral_preview"]
     assert saved["family"] == "sd3" and saved["width"] == 96
     ui.load_graph(page, graph, "reloaded")
     ui.wait_previews(page)
@@ -323,7 +324,8 @@ def test_queue_probe_workflow_and_plot(page, server, artifacts):
 
 def test_node_docs_are_served_and_shown(page, server, artifacts):
     """The frontend fetches custom-node docs from /extensions/<pack folder>/docs/<node>.md (after
-    trying <node>/<locale>.md); the node's info button shows it in the node library panel."""
+    trying <node>/<locale>.md); the node's info button (selection toolbox) shows it in a side panel (the
+    node library panel on frontend 1.27.10, the node properties panel's Info tab on 1.49.6)."""
     for name in PACK_NODES:
         code, body = server.request("GET", f"/extensions/spectral_progressive/docs/{name}.md")
         assert code == 200 and isinstance(body, str) and body.startswith("#"), (name, code)
@@ -333,6 +335,9 @@ def test_node_docs_are_served_and_shown(page, server, artifacts):
     nid = ui.node_ids(page, "DeltaSchedule")[0]
     seen = []
     page.on("response", lambda r: seen.append((r.status, r.url)) if "/docs/" in r.url else None)
+    # on screen with room above it: the selection toolbox (with the info button) sits above the node
+    # (frontend 1.49.6 would otherwise place it under the bottom edge of the window)
+    ui.frame(page, [nid], pad=120)
     page.evaluate("(id) => { app.canvas.deselectAll?.(); app.canvas.selectNode(app.graph.getNodeById(id)); "
                   "app.canvas.setDirty(true, true); }", nid)
     ui.hide_chrome(page, False)

@@ -23,9 +23,10 @@ function scheduleValues(node) {
 function linkedSchedule(node) {
   const input = (node.inputs || []).find((i) => i.name === "schedule");
   if (!input || input.link == null) return null;
-  const link = app.graph.links[input.link] ?? app.graph.links.get?.(input.link);
+  const graph = node.graph ?? app.graph;  // the node's own graph (a subgraph on newer frontends)
+  const link = graph.links[input.link] ?? graph.links.get?.(input.link);
   if (!link) return null;
-  const origin = app.graph.getNodeById(link.origin_id);
+  const origin = graph.getNodeById(link.origin_id);
   return origin && origin.comfyClass === "DeltaSchedule" ? origin : null;
 }
 
@@ -174,12 +175,22 @@ function contextControls(node, onChange) {
   return { row, sync };
 }
 
+// Grow a just-created node to fit the DOM widget added to it: frontend 1.49.6 sizes the node before
+// onNodeCreated runs, so without this the arranged layout of a loaded API workflow overlaps it.
+function fitNode(node) {
+  const s = node.computeSize?.();
+  if (!s) return;
+  const w = Math.max(node.size[0], s[0]), h = Math.max(node.size[1], s[1]);
+  if (w !== node.size[0] || h !== node.size[1]) node.setSize ? node.setSize([w, h]) : (node.size = [w, h]);
+}
+
 // Refresh the previews of the samplers a DeltaSchedule feeds.
 function refreshLinked(node) {
+  const graph = node.graph ?? app.graph;
   for (const out of node.outputs || []) {
     for (const id of out.links || []) {
-      const link = app.graph.links[id] ?? app.graph.links.get?.(id);
-      const target = link && app.graph.getNodeById(link.target_id);
+      const link = graph.links[id] ?? graph.links.get?.(id);
+      const target = link && graph.getNodeById(link.target_id);
       if (target && target !== node) target.spectralPreview?.refresh();
     }
   }
@@ -225,6 +236,7 @@ function attachPlanPreview(node) {
   const onConfigure = node.onConfigure;
   node.onConfigure = function () { const r = onConfigure?.apply(this, arguments); ctrl.sync(); refresh(); return r; };
   node.spectralPreview = { state, refresh, canvas };
+  fitNode(node);
   draw();
   refresh();
 }
@@ -356,6 +368,7 @@ function attachBandEditor(node) {
   node.onConfigure = function () { const r = onConfigure?.apply(this, arguments); redraw(); return r; };
   // geometry(): the last drawing's layout (CSS pixels of the canvas): xs(f), ys(gain), L, R, T, B, W, H
   node.spectralBandEditor = { canvas, redraw, setWidget, geometry: () => geo };
+  fitNode(node);
   redraw();
 }
 
