@@ -13,7 +13,7 @@ from comfy_api.latest import io
 from ..spectral_core.editing import apply_band_gains, band_transfer, edit_start
 from ..spectral_core.frames import get_frame
 from ..spectral_core.validation import fail
-from . import model_adapter
+from . import inputs, model_adapter
 from .progressive_sampler import ProgressiveKSampler
 from .sampler_nodes import _spec, ksampler_sigmas
 from .types import CATEGORY, SpectralSchedule
@@ -70,7 +70,11 @@ class FrequencyEdit(io.ComfyNode):
     def execute(cls, model, positive, negative, source, seed, steps, cfg, sampler_name, scheduler, entry_stage,
                 strength, schedule=None) -> io.NodeOutput:
         spec = _spec(schedule)
-        latent = source["samples"]
+        inputs.model(model)
+        inputs.conditioning(positive, "positive")
+        inputs.conditioning(negative, "negative")
+        inputs.finite_number(cfg, "cfg")
+        latent = inputs.latent(source, "source", nested_ok=True)["samples"]
         model_adapter.check_latent(model, latent, "source")
         if not bool(torch.isfinite(latent).all()):
             fail("source", "finite values", "NaN/inf")
@@ -144,12 +148,25 @@ class FrequencyBandGain(io.ComfyNode):
                 image_b=None, latent_b=None) -> io.NodeOutput:
         if image is None and latent is None:
             fail("image", "an IMAGE or a LATENT to edit", None)
+        for name, v in (("cut_low", cut_low), ("cut_high", cut_high), ("gain_low", gain_low), ("gain_mid", gain_mid),
+                        ("gain_high", gain_high), ("soft", soft)):
+            inputs.finite_number(v, name)  # NaN passes ComfyUI's min/max validation
+        if mode == "gains" and not cut_low < cut_high:
+            fail("cut_high", f"a cut above cut_low ({cut_low})", cut_high)
+        for name, v in (("image", image), ("image_b", image_b)):
+            if v is not None:
+                inputs.image(v, name)
+        for name, v in (("latent", latent), ("latent_b", latent_b)):
+            if v is not None:
+                inputs.latent(v, name)
         out_img, out_lat = None, None
 
         def edit(a: torch.Tensor, b: torch.Tensor | None, b_name: str) -> torch.Tensor:
             if mode == "transfer":
                 if b is None:
                     fail(b_name, "a second input for transfer mode", None)
+                if tuple(b.shape) != tuple(a.shape):
+                    fail(b_name, f"the shape of the first input {tuple(a.shape)}", tuple(b.shape))
                 return band_transfer(a, b, cut_low, soft)
             return apply_band_gains(a, [cut_low, cut_high], [gain_low, gain_mid, gain_high], soft)
 

@@ -10,7 +10,7 @@ from ..schedules.planner import RESPACE
 from ..spectral_core.expansion import contract, expand
 from ..spectral_core.transforms import TRANSFORMS
 from ..spectral_core.validation import fail
-from . import model_adapter
+from . import inputs, model_adapter
 from .types import CATEGORY
 
 
@@ -60,10 +60,14 @@ class SpectralNoiseExpand(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, samples, sigmas, direction, scale, transform, seed, respace) -> io.NodeOutput:
-        x = samples["samples"]
+        inputs.model(model)
+        x = inputs.latent(samples, "samples", nested_ok=True)["samples"]
         model_adapter.check_latent(model, comfy.sample.fix_empty_latent_channels(model, x), "samples")
-        if sigmas is None or len(sigmas) < 1:
+        if sigmas is None or len(inputs.sigmas(sigmas)) < 1:
             fail("sigmas", "at least one sigma (the latent's current noise level)", None)
+        inputs.finite(x, "samples")
+        inputs.finite(sigmas, "sigmas")
+        inputs.finite_number(scale, "scale")
         if direction == "expand" and scale <= 1.0 or direction == "contract" and scale >= 1.0:
             fail("scale", "above 1 to expand, below 1 to contract", scale)
         bm = model_adapter.base_model(model)
@@ -77,6 +81,11 @@ class SpectralNoiseExpand(io.ComfyNode):
         mult = model_adapter.spatial_multiple_of(model)
         if min(size) < mult:
             fail("scale", f"a size of at least one patch ({mult}); {size} is smaller", scale)
+        if not 0.0 <= t0 < 1.0:
+            # at t = 1 the latent is pure noise, and ComfyUI's leftover-noise form of a flow latent
+            # (x / (1 - sigma), what KSamplerAdvanced returns) is infinite
+            fail("sigmas", "a first sigma that leaves some signal (below the model's pure-noise level, e.g. after the first "
+                 "steps of KSamplerAdvanced with leftover noise)", sigma0)
         ms = bm.model_sampling
         x_model = ms.noise_scaling(torch.tensor(sigma0), torch.zeros_like(x), bm.process_latent_in(x), False)
         x_flow = frame.to_flow(x_model.float(), sigma0)

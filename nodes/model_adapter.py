@@ -83,12 +83,29 @@ def plan(spec: Any, sigmas: Any, size: Any, model: Any, entry: str = "noise") ->
         raise renamed(exc) from None
 
 
+PACKED_LATENT = ("one image or video latent: a multi-part latent (e.g. LTX-2 audio+video, packed by ComfyUI into "
+                 "one flat tensor) cannot change size; sample it with an ordinary sampler and no "
+                 "SpectralProgressiveModel patch")
+
+
+def check_single_latent(latent_shapes: Any, name: str = "latent_image") -> None:
+    """Refuses a multi-part latent: ComfyUI (0.8+) packs nested latents into one flat (B, 1, N)
+    tensor and passes the parts' shapes as ``latent_shapes`` to OUTER_SAMPLE; none of them can be resized."""
+    if latent_shapes is not None and len(latent_shapes) > 1:
+        fail(name, PACKED_LATENT, f"{len(latent_shapes)} packed parts {[tuple(s) for s in latent_shapes]}")
+
+
 def check_latent(model: Any, samples: Any, name: str = "latent") -> None:
     """Rank and channel count of a latent against what the model expects."""
+    if getattr(samples, "is_nested", False):
+        fail(name, PACKED_LATENT, f"a nested latent of {len(samples.unbind())} parts")
     bm = base_model(model)
     fmt = bm.latent_format
     ch = getattr(fmt, "latent_channels", None)
     dims = getattr(fmt, "latent_dimensions", 2)
+    if samples.ndim == 3 and samples.shape[1] == 1 and dims + 2 != 3:
+        # what a sampler sees of a nested latent: ComfyUI (0.8+) packed its parts into one flat tensor
+        fail(name, PACKED_LATENT, f"a packed (B, 1, N) latent of shape {tuple(samples.shape)}")
     if samples.ndim != dims + 2:
         kind = "a video latent (B,C,T,H,W)" if dims == 3 else "an image latent (B,C,H,W)"
         fail(name, f"{kind} for this {type(fmt).__name__} model", tuple(samples.shape))

@@ -14,7 +14,7 @@ import torch
 
 from ..schedules.spec import ScheduleSpec
 from ..spectral_core.denoiser import BandRouter
-from . import model_adapter
+from . import inputs, model_adapter
 from .stage_conds import has_regional, refuse_regional, resize_conds
 
 WRAPPER_KEY = "spectral_progressive"
@@ -51,8 +51,11 @@ class PatchState:
         """OUTER_SAMPLE wrapper: everything that can be checked is checked before the first step."""
         guider = executor.class_obj
         patcher = getattr(guider, "model_patcher", None)
+        model_adapter.check_single_latent(kwargs.get("latent_shapes"), "latent_image")
         if patcher is not None:
             model_adapter.check_latent(patcher, noise, "latent_image")
+        if isinstance(latent_image, torch.Tensor):
+            inputs.finite(latent_image, "latent_image")
         self._key = None  # a new run plans from its own sigmas
         if sigmas is not None and len(sigmas) > 1:
             self.router(noise, {"transformer_options": {"sample_sigmas": sigmas}})  # plans now: errors before sampling

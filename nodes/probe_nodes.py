@@ -7,6 +7,7 @@ from ..schedules.spec import scales_for_stages
 from ..schedules.switching import band_edge, stage_switch_times
 from ..spectral_core.spectra import measure_spectrum
 from ..spectral_core.validation import fail
+from . import inputs
 from .plot import spectrum_plot, to_image_tensor
 from .types import CATEGORY, Spectrum
 
@@ -55,15 +56,16 @@ class PowerSpectrumProbe(io.ComfyNode):
     @classmethod
     def execute(cls, latent=None, image=None, vae=None, delta=0.01, stages=2) -> io.NodeOutput:
         if latent is not None:
-            x = latent["samples"]
+            x = inputs.latent(latent, "latent")["samples"]
         elif image is not None:
-            if image.ndim != 4 or image.shape[0] == 0:
+            if inputs.image(image, "image").shape[0] == 0:
                 fail("image", "a non-empty IMAGE batch", tuple(image.shape))
             x = vae.encode(image[:, :, :, :3]) if vae is not None else image.movedim(-1, 1)
         else:
             fail("latent", "a LATENT or an IMAGE to measure", None)
         if x.numel() == 0:
             fail("latent" if latent is not None else "image", "a non-empty input", tuple(x.shape))
+        inputs.finite(x, "latent" if latent is not None else "image")
         try:
             value, img, text = probe(x, delta, stages)
         except ValueError as exc:  # name the node input, keep the reason

@@ -14,7 +14,7 @@ from ..schedules.spec import ScheduleSpec
 from ..spectral_core import transforms
 from ..spectral_core.progressive import sample_progressive
 from ..spectral_core.validation import fail
-from . import model_adapter
+from . import inputs, model_adapter
 from .model_patch import PatchState
 from .stage_conds import cond_resize_wrapper, data_to_size, mask_to_size, refuse_regional
 
@@ -83,6 +83,9 @@ class ProgressiveKSampler(comfy.samplers.Sampler):
             fail("model", "a model without the SpectralProgressiveModel patch: the progressive sampler already samples "
                  "progressively (use the patch with an ordinary sampler, or this sampler with the unpatched model)",
                  "a SpectralProgressiveModel-patched model")
+        # ComfyUI 0.8+ packs a multi-part latent before any sampler runs; 0.33 also sets the parts' shapes
+        # on the model (CFGGuider.inner_sample), 0.8 leaves only the packed (B, 1, N) shape (check_latent)
+        model_adapter.check_single_latent(getattr(inner, "latent_shapes", None), "latent_image")
         model_adapter.check_latent(inner, noise, "latent_image")
         refuse_regional(getattr(model_wrap, "conds", {}), "positive/negative")
         max_denoise = self.max_denoise(model_wrap, sigmas)
@@ -92,6 +95,7 @@ class ProgressiveKSampler(comfy.samplers.Sampler):
         self.last_plan = plan
         frame = plan.frame.name
         x = inner.model_sampling.noise_scaling(sigmas[0], noise, latent_image, max_denoise)
+        inputs.finite(x, "latent_image")  # NaN/inf in the latent (or its noised start): once, before the loop
         denoiser = _StageDenoiser(model_wrap, noise, latent_image, denoise_mask, sigmas, plan.transform)
         comfy.patcher_extension.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, WRAPPER_KEY,
                                                      cond_resize_wrapper, extra_args["model_options"], is_model_options=True)

@@ -10,7 +10,7 @@ from comfy_api.latest import io
 
 from ..schedules.spec import DEFAULT_SPEC, ScheduleSpec
 from ..spectral_core.validation import fail
-from . import model_adapter
+from . import inputs, model_adapter
 from .progressive_sampler import ProgressiveKSampler
 from .types import CATEGORY, SpectralSchedule
 
@@ -85,6 +85,12 @@ class SpectralProgressiveSampler(io.ComfyNode):
     def execute(cls, model, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent_image, denoise,
                 schedule=None) -> io.NodeOutput:
         spec = _spec(schedule)
+        inputs.model(model)
+        inputs.conditioning(positive, "positive")
+        inputs.conditioning(negative, "negative")
+        inputs.latent(latent_image, "latent_image", nested_ok=True)
+        inputs.finite_number(cfg, "cfg")
+        inputs.finite_number(denoise, "denoise", 0.0, 1.0)
         latent = latent_image["samples"]
         latent = comfy.sample.fix_empty_latent_channels(model, latent)
         model_adapter.check_latent(model, latent, "latent_image")

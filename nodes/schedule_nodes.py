@@ -13,7 +13,7 @@ from ..spectral_core.expansion import REFILLS
 from ..spectral_core.spectra import PowerLaw
 from ..spectral_core.transforms import TRANSFORMS
 from ..schedules.planner import RESPACE
-from . import model_adapter
+from . import inputs, model_adapter
 from .types import CATEGORY, SpectralSchedule, Spectrum, parse_floats, parse_ints
 
 SPECTRUM_CHOICES = ["auto", *PRESETS.keys(), "custom"]
@@ -27,7 +27,11 @@ def build_spec(mode: str, delta: float, stages: int, scales: str, transform: str
     if measured is not None:
         law: object = measured["law"]
     elif spectrum == "custom":
-        law = PowerLaw(float(custom_A), float(custom_beta))
+        try:
+            law = PowerLaw(float(custom_A), float(custom_beta))
+        except ValueError as exc:  # the core names the law's fields; the user set these widgets
+            msg = str(exc).replace("spectrum.A:", "custom_A:", 1).replace("spectrum.beta:", "custom_beta:", 1)
+            raise ValueError(msg) from None
     else:
         law = spectrum
     kwargs = {}
@@ -103,6 +107,14 @@ class DeltaSchedule(io.ComfyNode):
     @classmethod
     def execute(cls, mode, delta, stages, scales, transform, spectrum, custom_A, custom_beta, refill, respace,
                 manual_switch, manual_unit, probe_spectrum=None, model=None, sigmas=None, latent=None) -> io.NodeOutput:
+        if probe_spectrum is not None:
+            inputs.spectrum(probe_spectrum, "probe_spectrum")
+        if model is not None:
+            inputs.model(model)
+        if sigmas is not None:
+            inputs.sigmas(sigmas)
+        if latent is not None:
+            inputs.latent(latent, "latent")
         spec = build_spec(mode, delta, stages, scales, transform, spectrum, custom_A, custom_beta, refill, respace,
                           manual_switch, manual_unit, probe_spectrum)
         out_sigmas = sigmas if sigmas is not None else torch.zeros(0)

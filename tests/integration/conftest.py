@@ -11,7 +11,8 @@ when COMFYUI_PATH is unset, and the fixtures below only run for collected tests.
   prompts holding in-process tensors, {"__value__": ...}, are never json-dumped into PNGs) and a
   progress hook like the server's (main.hijack_progress).  ``comfy.run(prompt)`` validates and
   executes an API-format prompt with a fresh execution.PromptExecutor and returns a RunResult.
-* ``server`` (session): ``main.py --cpu --listen 127.0.0.1`` in a subprocess with
+* ``server`` (session): server_launch.start_server (shared with the load runs in tests/load):
+  ``main.py --cpu --listen 127.0.0.1`` in a subprocess with
   --extra-model-paths-config (tiny model files, the test nodes and, when COMFYUI_PATH/custom_nodes
   has no link to this repo, a temporary one), temporary output/input/temp/user folders,
   an in-memory database, latent2rgb previews, OMP_NUM_THREADS=1.
@@ -23,12 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,26 +32,13 @@ from typing import Any
 import pytest
 
 from . import harness
-from .server_client import ServerClient
+from .server_launch import pack_dir as _pack_dir
+from .server_launch import start_server
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 TEST_NODES_DIR = os.path.join(HERE, "test_nodes")
 TEST_NODE_PKG = os.path.join(TEST_NODES_DIR, "spectral_it_nodes")
-
-
-def _pack_dir(comfy_dir: str, tmp_root: str) -> tuple[str, str | None]:
-    """(path ComfyUI loads the pack from, extra custom_nodes dir for the server or None)."""
-    link = os.path.join(comfy_dir, "custom_nodes", "spectral_progressive")
-    if os.path.isdir(link) and os.path.realpath(link) == os.path.realpath(REPO):
-        return link, None
-    # no link (or a link to another copy): load this repo through a folder named like the package
-    extra = os.path.join(tmp_root, "pack_nodes")
-    os.makedirs(extra, exist_ok=True)
-    target = os.path.join(extra, "spectral_progressive")
-    if not os.path.exists(target):
-        os.symlink(REPO, target)
-    return target, extra
 
 
 @dataclass
@@ -162,20 +145,22 @@ class ComfyInProcess:
             res.validation_error, res.node_errors = err, node_errors
             return res
         server = _Recorder()
-        ex = execution.PromptExecutor(server, cache_type=execution.CacheType.CLASSIC)
+        ex = self.tiny.new_executor(server)
         self.progress = res.progress
         self.interrupt_at = interrupt_at
         try:
-            ex.execute(prompt, pid, {}, to_execute)
+            # the per-prompt preview override is how ComfyUI 0.33 picks the preview method (it resets
+            # args.preview_method to the start-up default for every prompt); older versions ignore it
+            ex.execute(prompt, pid, {"preview_method": "latent2rgb"}, to_execute)
         finally:
             self.progress = None
             self.interrupt_at = None
         res.ok = bool(ex.success)
         res.messages = list(ex.status_messages) + [m for m in server.messages if m[0] != "progress_state"]
         for nid in prompt:
-            entry = ex.caches.outputs.get(nid)
-            if entry is not None:
-                res.outputs[nid] = getattr(entry, "outputs", entry)
+            out = self.tiny.cached_outputs(ex, nid)
+            if out is not None:
+                res.outputs[nid] = out
         res.ui = dict((getattr(ex, "history_result", None) or {}).get("outputs", {}))
         return res
 
@@ -195,78 +180,11 @@ def comfy(tmp_path_factory) -> ComfyInProcess:
 # HTTP: a real server
 # ------------------------------------------------------------------------------------------------
 
-class ComfyServer(ServerClient):
-    def __init__(self, proc, base: str, root: str, log_path: str):
-        super().__init__(proc, base, root, log_path)
-        self.client_id = "spectral-it-" + uuid.uuid4().hex[:8]
-
-    def queue(self, prompt: dict) -> tuple[int, Any]:
-        return self.post("/prompt", {"prompt": prompt, "client_id": self.client_id})
-
-    def wait(self, prompt_id: str, timeout: float = 300.0) -> dict:
-        return self.wait_history(prompt_id, timeout)
-
-    def run(self, prompt: dict) -> dict:
-        code, body = self.queue(prompt)
-        assert code == 200, f"POST /prompt -> {code}: {body}"
-        return self.wait(body["prompt_id"])
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     comfy_dir = harness.require_comfyui()
-    root = str(tmp_path_factory.mktemp("comfy_server"))
-    models = os.path.join(root, "models")
-    _write_model_files_subprocess(comfy_dir, models)
-    _, extra_pack = _pack_dir(comfy_dir, root)
-    custom = [TEST_NODES_DIR] + ([extra_pack] if extra_pack else [])
-    for sub in ("output", "temp", "user", "input"):
-        os.makedirs(os.path.join(root, sub), exist_ok=True)
-    yaml_path = os.path.join(root, "extra_model_paths.yaml")
-    with open(yaml_path, "w") as f:
-        f.write("spectral_it:\n"
-                f"    base_path: {models}\n"
-                "    diffusion_models: diffusion_models\n"
-                "    custom_nodes: |\n" + "".join(f"        {p}\n" for p in custom))
-    port = _free_port()
-    cmd = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
-           "--extra-model-paths-config", yaml_path, "--output-directory", os.path.join(root, "output"),
-           "--temp-directory", os.path.join(root, "temp"), "--input-directory", os.path.join(root, "input"),
-           "--user-directory", os.path.join(root, "user"), "--database-url", "sqlite:///:memory:",
-           "--disable-api-nodes", "--preview-method", "latent2rgb"]
-    log_path = os.path.join(root, "server.log")
-    log = open(log_path, "w")
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    proc = subprocess.Popen(cmd, cwd=comfy_dir, stdout=log, stderr=subprocess.STDOUT, env=env)
-    srv = ComfyServer(proc, f"http://127.0.0.1:{port}", root, log_path)
-    try:
-        t0 = time.time()
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError("ComfyUI exited at startup:\n" + srv.log_tail())
-            try:
-                srv.get("/system_stats")
-                break
-            except (urllib.error.URLError, ConnectionError, OSError, RuntimeError):
-                if time.time() - t0 > 180:
-                    raise TimeoutError("ComfyUI did not come up:\n" + srv.log_tail())
-                time.sleep(0.3)
-        info = srv.get("/object_info/SamplerSpectralProgressive")
-        assert "SamplerSpectralProgressive" in info, "the server did not register the pack:\n" + srv.log_tail()
+    with start_server(comfy_dir, str(tmp_path_factory.mktemp("comfy_server"))) as srv:
         yield srv
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def _load_tiny_standalone():
@@ -278,15 +196,3 @@ def _load_tiny_standalone():
         sys.modules["spectral_it_tiny_models"] = mod
         spec.loader.exec_module(mod)
     return mod
-
-
-def _write_model_files_subprocess(comfy_dir: str, models: str) -> None:
-    """Write the tiny model files with ComfyUI's classes in a child process (this process may not
-    have ComfyUI set up when only HTTP tests run)."""
-    code = ("import sys, importlib.util; spec = importlib.util.spec_from_file_location('t', sys.argv[1]); "
-            "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); "
-            "m.setup_comfy(sys.argv[2]); m.write_model_files(sys.argv[3])")
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    r = subprocess.run([sys.executable, "-c", code, os.path.join(HERE, "tiny_models.py"), comfy_dir, models],
-                       capture_output=True, text=True, env=env, timeout=600)
-    assert r.returncode == 0, f"writing tiny model files failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"

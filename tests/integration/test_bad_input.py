@@ -206,3 +206,106 @@ def test_noise_expand_bad_scale(comfy, direction, scale, message):
                transform="dct", seed=0, respace="affine")
     g.add("SpectralTestReport", samples=ex, key="unused")
     assert_node_error(comfy, comfy.run(g.prompt()), "SpectralNoiseExpand", message)
+
+
+# ------------------------------------------------------------------------------------------------
+# found by the HTTP fuzz (tests/load/fuzz.py): tracebacks from inside the pack instead of an error
+# that names the input
+# ------------------------------------------------------------------------------------------------
+
+def _latent_with(value: float, shape=(1, 16, 16, 16)) -> dict:
+    t = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+    t[0, 0, 3, 5] = value
+    return {"__value__": {"samples": t}}
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+@pytest.mark.parametrize("path", FORMULATIONS)
+def test_nonfinite_latent_is_refused(comfy, path, value):
+    """Was: the sampler formulation failed with the core's "x: expected finite values", the patch
+    sampled NaN silently."""
+    wf = H.workflow(H.FAMILIES["sd3"])
+    wf.finish(wf.sample(path, _latent_with(value), denoise=0.6))
+    assert_node_error(comfy, comfy.run(wf.prompt()), sampler_node(path),
+                      "latent_image: expected finite values (no NaN or inf)", wf.key)
+
+
+def test_probe_on_a_nonfinite_latent(comfy):
+    """Was: "latent: x: expected finite values" (the core's argument name inside the node's)."""
+    g = H.Graph()
+    _probe(g, latent=_latent_with(float("nan")))
+    assert_node_error(comfy, comfy.run(g.prompt()), "PowerSpectrumProbe", "latent: expected finite values (no NaN or inf)")
+
+
+def test_band_transfer_second_latent_of_another_shape(comfy):
+    """Was: "high_from: expected the same shape" (the core's argument name, not the node input)."""
+    g = H.Graph()
+    a = g.add("EmptySD3LatentImage", width=128, height=128, batch_size=1)
+    b = g.add("EmptySD3LatentImage", width=128, height=144, batch_size=2)
+    e = g.add("FrequencyBandGain", mode="transfer", cut_low=0.25, cut_high=0.6, gain_low=1.0, gain_mid=1.0, gain_high=1.5,
+              soft=0.05, latent=a, latent_b=b)
+    g.add("SpectralTestReport", samples=e[1], key="unused")
+    assert_node_error(comfy, comfy.run(g.prompt()), "FrequencyBandGain",
+                      "latent_b: expected the shape of the first input (1, 16, 16, 16), got (2, 16, 18, 16)")
+
+
+@pytest.mark.parametrize("name,value,message", [
+    ("latent_image", None, "latent_image: expected a LATENT"),  # was: TypeError 'NoneType' object is not subscriptable
+    ("positive", True, "positive: expected a CONDITIONING"),  # was: TypeError inside comfy.sampler_helpers
+    ("negative", "delta", "negative: expected a CONDITIONING"),  # was: IndexError inside comfy.sampler_helpers
+    ("model", 5, "model: expected a MODEL"),
+])
+def test_raw_value_where_a_socket_is_expected(comfy, name, value, message):
+    """An API prompt may put a raw value on a socket input; ComfyUI's validation passes it on."""
+    wf = H.txt2img(H.FAMILIES["sd3"], "allinone", steps=5)
+    prompt = wf.prompt()
+    node = [v for v in prompt.values() if v["class_type"] == "SpectralProgressiveSampler"][0]
+    node["inputs"][name] = value
+    assert_node_error(comfy, comfy.run(prompt), "SpectralProgressiveSampler", message, wf.key)
+
+
+@pytest.mark.parametrize("name,message", [("cfg", "cfg: expected a finite number"),
+                                          ("denoise", "denoise: expected a finite number in [0.0, 1.0]")])
+def test_nan_widget_of_the_allinone(comfy, name, message):
+    """NaN passes ComfyUI's min/max validation (no comparison with NaN is true)."""
+    wf = H.txt2img(H.FAMILIES["sd3"], "allinone", steps=5, **{name: float("nan")})
+    assert_node_error(comfy, comfy.run(wf.prompt()), "SpectralProgressiveSampler", message, wf.key)
+
+
+def test_nan_custom_spectrum_names_the_widget(comfy):
+    """Was: "spectrum.A: expected a positive finite number" (the core's field name)."""
+    wf = H.txt2img(H.FAMILIES["sd3"], "sampler", schedule={"spectrum": "custom", "custom_A": float("nan")})
+    assert_node_error(comfy, comfy.run(wf.prompt()), "DeltaSchedule", "custom_A: expected a positive finite number", wf.key)
+
+
+@pytest.mark.parametrize("widgets,message", [
+    ({"cut_low": float("nan")}, "cut_low: expected a finite number"),  # was: "cuts: expected increasing cut frequencies"
+    ({"cut_low": 0.7, "cut_high": 0.6}, "cut_high: expected a cut above cut_low (0.7)"),  # was: the same "cuts: ..."
+    ({"soft": float("nan")}, "soft: expected a finite number"),
+])
+def test_band_gain_widgets_name_themselves(comfy, widgets, message):
+    g = H.Graph()
+    lat = g.add("EmptySD3LatentImage", width=128, height=128, batch_size=1)
+    vals = dict(mode="gains", cut_low=0.25, cut_high=0.6, gain_low=1.0, gain_mid=1.0, gain_high=1.5, soft=0.05)
+    vals.update(widgets)
+    e = g.add("FrequencyBandGain", latent=lat, **vals)
+    g.add("SpectralTestReport", samples=e[1], key="unused")
+    assert_node_error(comfy, comfy.run(g.prompt()), "FrequencyBandGain", message)
+
+
+@pytest.mark.parametrize("case,message", [
+    # was: success with an infinite latent (a flow latent at sigma 1 in ComfyUI's leftover-noise form is x / 0)
+    ("pure noise", "sigmas: expected a first sigma that leaves some signal"),
+    # was: ValueError "cannot convert float NaN to integer" from round() inside the node
+    ("nan scale", "scale: expected a finite number"),
+])
+def test_noise_expand_refuses_what_it_cannot_represent(comfy, case, message):
+    fam = H.FAMILIES["sd3"]
+    g = H.Graph()
+    model = H.model_node(g, fam)
+    lat = H.empty_latent(g, fam, 8, 8)
+    sig = g.add("BasicScheduler", model=model, scheduler="simple", steps=6, denoise=1.0)  # starts at sigma 1
+    ex = g.add("SpectralNoiseExpand", model=model, samples=lat, sigmas=sig, direction="expand",
+               scale=float("nan") if case == "nan scale" else 2.0, transform="dct", seed=0, respace="affine")
+    g.add("SpectralTestReport", samples=ex, key="unused")
+    assert_node_error(comfy, comfy.run(g.prompt()), "SpectralNoiseExpand", message)

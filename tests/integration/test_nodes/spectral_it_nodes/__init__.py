@@ -105,7 +105,60 @@ class SpectralTestReport:
         return {"ui": {"latent": [info], "calls": CALL_LOG.pop(key, [])}}
 
 
-NODE_CLASS_MAPPINGS = {"SpectralTestModelLoader": SpectralTestModelLoader,
+class SpectralTestDynamicPatcher:
+    """MODEL -> the same BaseModel wrapped in ComfyUI 0.33's ``ModelPatcherDynamic`` (the dynamic-VRAM
+    patcher), as ComfyUI's loaders make it; on a CPU load device ComfyUI itself returns a plain
+    ModelPatcher from that constructor.  Errors on versions without the class."""
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": ("MODEL",)}}
+    RETURN_TYPES = ("MODEL",)
+    FUNCTION = "wrap"
+    CATEGORY = "testing/spectral"
+
+    def wrap(self, model):
+        import comfy.model_patcher
+        mp = comfy.model_patcher.ModelPatcherDynamic(model.model, load_device=model.load_device,
+                                                     offload_device=model.offload_device)
+        return (mp,)
+
+
+MULTIGPU_SEEN = []  # per cond batch: number of multigpu clones in model_options
+
+
+class SpectralTestMultiGPUOnCPU:
+    """MODEL -> MODEL with one multi-GPU work-unit clone, made exactly as ComfyUI's MultiGPU node makes
+    its clones (``deepclone_multigpu`` from the loader's factory, flagged ``is_multigpu_base_clone``,
+    registered as additional model "multigpu", ``match_multigpu_clones``), but on the CPU, the only
+    device this machine has; ComfyUI then runs cond batches through ``_calc_cond_batch_multigpu``.
+    A CALC_COND_BATCH wrapper records how many clones each cond batch saw (MULTIGPU_SEEN)."""
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": ("MODEL",)}}
+    RETURN_TYPES = ("MODEL",)
+    FUNCTION = "clone"
+    CATEGORY = "testing/spectral"
+
+    def clone(self, model):
+        import comfy.patcher_extension as pe
+        import torch
+        m = model.clone()
+        clone = m.deepclone_multigpu(new_load_device=torch.device("cpu"))
+        clone.is_multigpu_base_clone = True
+        m.set_additional_models("multigpu", [clone])
+        m.match_multigpu_clones()
+
+        def seen(executor, mdl, conds, x_in, timestep, model_options):
+            MULTIGPU_SEEN.append(len(model_options.get("multigpu_clones", {})))
+            return executor(mdl, conds, x_in, timestep, model_options)
+
+        m.add_wrapper_with_key(pe.WrappersMP.CALC_COND_BATCH, "spectral_it_multigpu", seen)
+        return (m,)
+
+
+NODE_CLASS_MAPPINGS = {"SpectralTestDynamicPatcher": SpectralTestDynamicPatcher,
+                       "SpectralTestMultiGPUOnCPU": SpectralTestMultiGPUOnCPU,
+"SpectralTestModelLoader": SpectralTestModelLoader,
                        "SpectralTestConditioning": SpectralTestConditioning,
                        "SpectralTestCallRecorder": SpectralTestCallRecorder,
                        "SpectralTestReport": SpectralTestReport}
