@@ -61,6 +61,9 @@ _pos_float = _number(float, lambda v: v > 0, "a positive number")
 _unit = _number(float, lambda v: 0 < v < 1, "a number in (0, 1)")
 
 
+INFERENCE_STEPS = 50
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="Seed 001 Sec. 4.3 fine-tuning (stage-specific velocity "
                                 "targets, Eqs. 11-14) of the embedded flow model on its own samples (App. D.2).")
@@ -141,8 +144,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from ..bench.embedded_setup import load_spectrum
     from ..schedules import plan_stages
-    plan = plan_stages(euler_sigmas(args.sample_steps, torch.float64), (IMAGE_SIZE, IMAGE_SIZE), delta=args.delta,
-                       scales=SCALES[args.stages], spectrum=load_spectrum(), spatial_multiple=SPATIAL_MULTIPLE)
+    # the stages the demo samples with (50 Euler steps, affine respacing); the targets use their sizes and
+    # switch times only, whatever --sample-steps the training pairs were generated with
+    plan = plan_stages(euler_sigmas(INFERENCE_STEPS, torch.float64), (IMAGE_SIZE, IMAGE_SIZE), delta=args.delta,
+                       scales=SCALES[args.stages], spectrum=load_spectrum(), spatial_multiple=SPATIAL_MULTIPLE,
+                       respace="affine")
     if len(plan.stages) < 2:
         parser.error(f"--delta {args.delta} leaves a single stage: nothing to fine-tune for")
     print(plan.summary(), flush=True)

@@ -16,7 +16,7 @@ full-size grid on which it reproduces formulation 1 exactly (each stage's times 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import torch
@@ -67,6 +67,7 @@ class StagePlan:
     scales: tuple[float, ...]
     respace: str
     notes: tuple[str, ...] = field(default=())
+    full_from: float = 0.0  # full-size times at or below this always run at full size (min_full_steps)
 
     @property
     def steps(self) -> int:
@@ -77,7 +78,10 @@ class StagePlan:
         return [s.full_switch_time for s in self.stages[:-1]]  # type: ignore[misc]
 
     def stage_index(self, t_full: float) -> int:
-        """Formulation 2: the stage active at full-size time t (stage i while t > T_i)."""
+        """Formulation 2: the stage active at full-size time t (stage i while t > T_i); the last
+        ``min_full_steps`` steps of the planned grid (t <= ``full_from``) always run at full size."""
+        if t_full <= self.full_from + 1e-6:
+            return len(self.stages) - 1
         for i, s in enumerate(self.stages[:-1]):
             if t_full > s.full_switch_time + 1e-6:  # type: ignore[operator]
                 return i
@@ -143,7 +147,8 @@ def stage_sizes(latent_size: tuple[int, int], scales: Sequence[float], multiple:
 def plan_stages(sigmas: torch.Tensor | Sequence[float], latent_size: Sequence[int], *, delta: float = 0.01,
                 scales: Sequence[float] = (0.5, 1.0), spectrum: object = "flux", frame: str | Frame = "const",
                 spatial_multiple: int = 1, respace: str = "keep", switch_at: Sequence[float] | None = None,
-                entry: str = "noise", transform: str = "dct", refill: str = "paper") -> StagePlan:
+                entry: str = "noise", transform: str = "dct", refill: str = "paper",
+                min_full_steps: int = 1) -> StagePlan:
     """Plan progressive sampling of a ``latent_size`` latent over the user's ``sigmas``.
 
     Switch times: Prop. 2 (``stage_switch_times``) from ``delta`` and ``spectrum``, or ``switch_at``
@@ -151,6 +156,11 @@ def plan_stages(sigmas: torch.Tensor | Sequence[float], latent_size: Sequence[in
     from pure noise and the first stage takes the low band at the same sigma; ``"signal"``: the start
     carries an image (img2img) and is contracted exactly, entering each stage at its contracted time;
     stages whose work is already done at entry are skipped.
+
+    Never more compute, never without the full size (issue 13): the last ``min_full_steps`` steps of
+    ``sigmas`` always run at full size (a low stage ends at the latest where they begin; a run with no
+    more steps than that runs plainly), and a plan whose model compute (tokens) is not below the plain
+    run's is replaced by the plain one-stage plan, with the reason in its notes.
     """
     fr = get_frame(frame)
     H, W = check_size(tuple(int(v) for v in latent_size) if isinstance(latent_size, (tuple, list, torch.Size))
@@ -172,6 +182,8 @@ def plan_stages(sigmas: torch.Tensor | Sequence[float], latent_size: Sequence[in
         fail("entry", f"one of {ENTRIES}", entry)
     if refill not in REFILLS:
         fail("refill", f"one of {REFILLS}", refill)
+    if isinstance(min_full_steps, bool) or not isinstance(min_full_steps, int) or min_full_steps < 1:
+        fail("min_full_steps", "an int >= 1 (full-size steps at the end of every run)", min_full_steps)
 
     sig = torch.as_tensor(sigmas, dtype=torch.float64).flatten().cpu()
     if sig.numel() < 2:
@@ -212,14 +224,21 @@ def plan_stages(sigmas: torch.Tensor | Sequence[float], latent_size: Sequence[in
 
     gs = [growth(sz, (H, W)) for sz in sizes]
     t0, t_last = user_t[0], user_t[-1]
+    # the last min_full_steps steps run at full size: no low stage's full-size switch time T_i is below
+    # where they begin (own frame: contracted_time), and formulation 1 keeps that many steps after it
+    full_from = user_t[-1 - min_full_steps] if len(user_t) > min_full_steps else 1.0
+    floors = [contracted_time(full_from, g) for g in gs]
     # which stage the run enters, and at what own-frame time
     first = len(sizes) - 1
     for i in range(len(sizes) - 1):
         entry_t = t0 if entry == "noise" else contracted_time(t0, gs[i])
-        if entry_t > switches[i] + _TOL:
+        if entry_t > max(switches[i], floors[i]) + _TOL:
             first = i
             break
-        notes.append(f"stage {i + 1} skipped: the run enters below its switch time {switches[i]:.4f}")
+        if entry_t > switches[i] + _TOL:
+            notes.append(f"stage {i + 1} skipped: the last {min_full_steps} step(s) run at full size")
+        else:
+            notes.append(f"stage {i + 1} skipped: the run enters below its switch time {switches[i]:.4f}")
     start = t0 if entry == "noise" else contracted_time(t0, gs[first])
 
     future = [start] + [t for t in user_t if t < start - _TOL]
@@ -228,9 +247,11 @@ def plan_stages(sigmas: torch.Tensor | Sequence[float], latent_size: Sequence[in
         if i == len(sizes) - 1:
             stages.append(Stage(sizes[i], tuple(future), _sigmas(future, fr), gs[i], None))
             break
-        end = max(switches[i], t_last)
+        end = max(switches[i], t_last, floors[i])
         head = [t for t in future if t > end + _TOL] + [end]
         tail = [t for t in future if t <= end + _TOL]  # a switch on a grid point keeps its step
+        if respace == "affine" and i + 2 == len(sizes) and len(tail) < min_full_steps + 1:
+            tail = future[-1 - min_full_steps:]  # spacing of the last full-size steps, mapped below t~
         stages.append(Stage(sizes[i], tuple(head), _sigmas(head, fr), gs[i], end))
         g_step = growth(sizes[i], sizes[i + 1])
         t_next = aligned_time(end, g_step)
@@ -242,4 +263,18 @@ def plan_stages(sigmas: torch.Tensor | Sequence[float], latent_size: Sequence[in
             r0 = tail[0]
             span = r0 - t_last
             future = [t_last + (t - t_last) * (t_next - t_last) / span for t in tail] if span > 0 else [t_next, t_last]
-    return StagePlan(tuple(stages), (H, W), fr, tr.name, refill, law, entry, sig, delta, scales, respace, tuple(notes))
+    plan = StagePlan(tuple(stages), (H, W), fr, tr.name, refill, law, entry, sig, delta, scales, respace,
+                     tuple(notes), full_from if len(stages) > 1 else 0.0)
+    if len(stages) > 1 and plan.compute_ratio("tokens") <= 1.0 + 1e-9:
+        cost = 1.0 / plan.compute_ratio("tokens")
+        return _plain(plan, f"progressive stages dropped: they would cost {cost:.2f}x the plain run's model "
+                            f"compute on {len(user_t) - 1} step(s)")
+    return plan
+
+
+def _plain(plan: StagePlan, why: str) -> StagePlan:
+    """The one-stage (plain, full-size) plan over ``plan``'s own entry and grid, noting ``why``."""
+    times = [min(float(plan.frame.t_of_sigma(v)), 1.0) if math.isfinite(v) else 1.0
+             for v in plan.user_sigmas.tolist()]  # a full-size stage enters at the user's own start
+    stage = Stage(plan.full_size, tuple(times), _sigmas(times, plan.frame), 1.0, None)
+    return replace(plan, stages=(stage,), notes=plan.notes + (why,), full_from=0.0)

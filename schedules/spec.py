@@ -42,6 +42,7 @@ class ScheduleSpec:
     respace: str = "affine"
     switch_sigmas: tuple[float, ...] | None = None
     switch_steps: tuple[int, ...] | None = None
+    min_full_steps: int = 1  # full-size steps at the end of every run (planner: never skip the full size)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -92,7 +93,8 @@ class ScheduleSpec:
             switch_at = [float(fr.t_of_sigma(v)) for v in vals]
         return plan_stages(sigmas, latent_size, delta=self.delta, scales=self.scales, spectrum=self.law(auto_spectrum),
                            frame=fr, spatial_multiple=spatial_multiple, respace=self.respace, switch_at=switch_at,
-                           entry=entry, transform=self.transform, refill=self.refill)
+                           entry=entry, transform=self.transform, refill=self.refill,
+                           min_full_steps=self.min_full_steps)
 
 
 DEFAULT_SPEC = ScheduleSpec()

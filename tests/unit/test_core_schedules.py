@@ -71,7 +71,8 @@ def test_keep_respacing_reuses_the_user_sigmas_below_t_tilde():
 
 
 def test_sizes_snap_to_the_spatial_multiple_and_last_is_exact():
-    plan = plan_stages(torch.linspace(1, 0, 11), (34, 50), scales=(0.5, 1.0), spatial_multiple=4)
+    # affine respacing: with "keep" this small late-switching plan would cost more than plain (dropped)
+    plan = plan_stages(torch.linspace(1, 0, 11), (34, 50), scales=(0.5, 1.0), spatial_multiple=4, respace="affine")
     assert plan.stages[0].size == (16, 24)  # 17 -> 16, 25 -> 24
     assert plan.stages[-1].size == (34, 50)
     assert all(v % 4 == 0 for v in plan.stages[0].size)
@@ -87,7 +88,7 @@ def test_a_threshold_that_never_fires_means_fewer_stages():
 
 def test_signal_entry_contracts_the_start_time():
     sig = torch.linspace(0.98, 0.0, 21, dtype=torch.float64)
-    plan = plan_stages(sig, (64, 64), entry="signal")
+    plan = plan_stages(sig, (64, 64), entry="signal", respace="affine")
     g = 2.0
     assert plan.stages[0].times[0] == pytest.approx(0.98 / (g * 0.02 + 0.98))
 
@@ -147,3 +148,62 @@ def test_a_first_stage_smaller_than_one_patch_is_rejected():
 def test_switch_time_rejects_bad_arguments(args, name):
     with pytest.raises(ValueError, match=f"^{name}"):
         switch_time(*args)
+
+
+# ------------------------------------------------------------------------------------------------
+# never more compute than the plain run, never without a full-size evaluation at the end (issue 13)
+# ------------------------------------------------------------------------------------------------
+
+def _few_step_grids():
+    for steps in (1, 2, 4, 8):
+        yield steps, torch.linspace(1, 0, steps + 1, dtype=torch.float64)  # CONST, flow-matching style
+        t = torch.linspace(1, 0, steps + 1, dtype=torch.float64)
+        yield steps, 3.0 * t / (1 + 2.0 * t)  # shifted (FLUX-like) schedule
+
+
+@pytest.mark.parametrize("scales", [(0.5, 1.0), (0.25, 0.5, 1.0)])
+@pytest.mark.parametrize("respace", ["keep", "affine"])
+@pytest.mark.parametrize("size", [(128, 128), (64, 64), (16, 24)])
+def test_few_step_plans_never_cost_more_and_end_at_full_size(scales, respace, size):
+    for steps, sig in _few_step_grids():
+        for min_full in (1, 2):
+            plan = plan_stages(sig, size, scales=scales, respace=respace, spatial_multiple=2, min_full_steps=min_full)
+            # formulation 1 (sampler) and formulation 2 on the user's own grid: no more model compute
+            assert plan.compute_ratio("tokens") >= 1.0 - 1e-12, plan.summary()
+            assert plan.compute_ratio("tokens", grid=sig) >= 1.0 - 1e-12, plan.summary()
+            # the last min_full steps run at full size in both formulations
+            assert plan.stages[-1].size == size
+            assert plan.stages[-1].steps >= min(min_full, steps), plan.summary()
+            for v in sig[-1 - min(min_full, steps):-1]:
+                assert plan.stage_index(float(v)) == len(plan.stages) - 1, (steps, float(v), plan.summary())
+
+
+def test_a_one_step_run_is_plain_with_the_reason_in_the_summary():
+    plan = plan_stages(torch.tensor([1.0, 0.0]), (128, 128), scales=(0.5, 1.0), respace="affine")
+    assert len(plan.stages) == 1 and plan.stages[0].size == (128, 128) and plan.stages[0].steps == 1
+    assert "run at full size" in plan.summary()
+    assert plan.stage_index(1.0) == 0  # the patch runs the network at full size too
+
+
+def test_a_plan_that_would_cost_more_is_dropped_with_its_cost():
+    # "keep" re-adds the aligned time after a late switch: on 10 steps of a small latent, more calls than plain
+    plan = plan_stages(torch.linspace(1, 0, 11), (34, 50), scales=(0.5, 1.0), spatial_multiple=4, respace="keep")
+    assert len(plan.stages) == 1 and plan.stages[0].steps == 10
+    assert "progressive stages dropped: they would cost 1.02x the plain run" in plan.summary()
+
+
+def test_min_full_steps_moves_the_switch_up_to_where_the_full_size_steps_begin():
+    sig = torch.linspace(1, 0, 9, dtype=torch.float64)
+    one = plan_stages(sig, (128, 128), switch_at=[0.2], respace="affine")
+    three = plan_stages(sig, (128, 128), switch_at=[0.2], respace="affine", min_full_steps=3)
+    assert one.stages[0].switch_time == pytest.approx(0.2)  # above where the last step begins (0.125): kept
+    # the patch leaves the low stage at T = 0.375, where the last 3 of the 8 steps begin (own time 0.375 / 1.625)
+    assert three.stages[0].switch_time == pytest.approx(0.375 / 1.625)
+    assert three.stages[0].full_switch_time == pytest.approx(0.375)
+    assert three.stages[-1].steps == 3
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "1"])
+def test_min_full_steps_must_be_a_positive_int(bad):
+    with pytest.raises(ValueError, match="min_full_steps"):
+        plan_stages(torch.linspace(1, 0, 11), (64, 64), min_full_steps=bad)
