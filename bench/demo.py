@@ -3,7 +3,8 @@
     python -m spectral_progressive.bench.demo --out demo_out [--seeds 4] [--steps 50] [--repeats 2]
 
 Writes into --out: grid.png (rows = seeds; columns = baseline | progressive S=2 | S=3 | fewer-step
-baseline at the S=2 compute), spectra.png (the data spectrum, its fit and the switch frequencies,
+baseline at the S=2 compute | progressive S=2 with the Sec. 4.3 fine-tuned adapter, when
+embedded/adapter.safetensors ships or --adapter names one), spectra.png (the data spectrum, its fit and the switch frequencies,
 and the spectra of the generated sets), report.md and results.json (timings measured interleaved in
 one run, FLOP-ideal and wall ratios, PSNR/SSIM against the same-seed baseline, log-spectrum error
 against held-out data).
@@ -24,7 +25,7 @@ from ..schedules.switching import band_edge
 from ..spectral_core import sample_euler, sample_progressive
 from ..spectral_core.spectra import radial_power
 from .common import check_out_dir, die, table, write_json
-from .embedded_setup import CountingModel, linear_sigmas, load_embedded
+from .embedded_setup import ADAPTER_PATH, CountingModel, linear_sigmas, load_embedded, load_finetuned
 from .metrics import log_spectrum_error, psnr, ssim
 
 
@@ -66,6 +67,12 @@ def run(args) -> dict:
         "progressive S=3": lambda m: sample_progressive(m, noise, sig, plan=plans["S=3"]),
         f"baseline {eq_steps} steps (S=2 compute)": lambda m: sample_euler(m, noise, sig_eq),
     }
+    models = {k: emb.model for k in methods}
+    adapter = args.adapter or (str(ADAPTER_PATH) if ADAPTER_PATH.is_file() else None)
+    if adapter:
+        name = "fine-tuned progressive S=2"
+        methods[name] = lambda m: sample_progressive(m, noise, sig, plan=plans["S=2"])
+        models[name] = load_finetuned(adapter)
     outputs, times, calls = {}, {k: [] for k in methods}, {}
     work = [(r, k) for r in range(args.repeats) for k in methods]
     try:
@@ -74,7 +81,7 @@ def run(args) -> dict:
     except ImportError:  # pragma: no cover
         work_iter = work
     for r, name in work_iter:  # interleaved repeats: the same machine state for every method
-        counter = CountingModel(emb.model)
+        counter = CountingModel(models[name])
         t0 = time.perf_counter()
         out = methods[name](counter)
         times[name].append(time.perf_counter() - t0)
@@ -154,6 +161,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=2, help="interleaved timing repeats")
     ap.add_argument("--seed", type=int, default=0, help="noise seed")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    ap.add_argument("--adapter", default=None,
+                    help="a LoRA adapter of python -m spectral_progressive.finetune (default: the shipped one, if any)")
     args = ap.parse_args(argv)
     args.argv = argv
     if args.seeds < 1:
@@ -166,6 +175,8 @@ def main(argv: list[str] | None = None) -> None:
         die("--delta must be in (0, 1)")
     if args.threads < 0:
         die("--threads must be 0 (default) or positive")
+    if args.adapter is not None and not os.path.isfile(args.adapter):
+        die(f"--adapter {args.adapter!r} is not a file")
     if args.threads:
         torch.set_num_threads(args.threads)
     check_out_dir(args.out)

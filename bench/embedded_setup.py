@@ -14,6 +14,7 @@ from ..schedules import plan_stages
 from ..spectral_core.spectra import PowerLaw, measure_spectrum
 
 SPECTRUM_JSON = Path(__file__).resolve().parent.parent / "embedded" / "spectrum.json"
+ADAPTER_PATH = Path(__file__).resolve().parent.parent / "embedded" / "adapter.safetensors"  # Sec. 4.3 fine-tune
 
 
 class CountingModel:
@@ -59,6 +60,15 @@ def load_embedded(device: str = "cpu", weights: str | None = None) -> Embedded:
         from .common import die
         die(str(exc))
     return Embedded(model, load_spectrum())
+
+
+def load_finetuned(adapter: str | Path = ADAPTER_PATH, device: str = "cpu") -> torch.nn.Module:
+    """The shipped model with a LoRA adapter of ``python -m spectral_progressive.finetune`` applied."""
+    from ..finetune import load_adapter
+    model = load_default_model(device=device)
+    load_adapter(model.net, adapter)
+    model.requires_grad_(False)
+    return model.eval()
 
 
 def linear_sigmas(steps: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
