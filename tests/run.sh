@@ -16,9 +16,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO="$(pwd)"
-python -m pip install -q --disable-pip-version-check torch==2.13.0 -e ".[test]" || exit 1
 # shellcheck source=tests/comfyui_env.sh
 source tests/comfyui_env.sh
+_pip python -m pip install -q --disable-pip-version-check torch==2.13.0 -e ".[test]" || exit 1
 
 SUITES="${SPECTRAL_SUITES:-unit integration browser}"
 REPORTS="$(mktemp -d "${TMPDIR:-/tmp}/spectral_reports.XXXXXX")"
@@ -58,7 +58,7 @@ if wants integration || wants browser; then
     comfy_py=""
   fi
   if [ -n "$comfy_py" ] && [ "${#comfy_runs[@]}" -gt 0 ]; then
-    "$comfy_py" -m pip install -q --disable-pip-version-check --no-deps -e . || exit 1
+    _pip "$comfy_py" -m pip install -q --disable-pip-version-check --no-deps -e . || exit 1
   elif [ -n "$comfy_py" ]; then
     echo "integration and browser tests skipped: no ComfyUI archive in $COMFY_ARCHIVES_DIR and no clone possible"
   fi
