@@ -4,9 +4,10 @@
 #   comfy_venv                 -> prints the python of a venv (cached) with torch==2.14.1, torchvision==0.29.1,
 #                                 torchaudio, the newest archived version's requirements, pytest, playwright
 #                                 and this pack (editable, no deps)
-#   comfy_checkouts            -> prints "VERSION DIR PINS" per ComfyUI to test, oldest first: every archive in
+#   comfy_checkouts            -> prints "VERSION DIR" per ComfyUI to test, oldest first: every archive in
 #                                 ../shared/comfyui (extracted once into the cache), else a clone of the pinned
 #                                 newest release tag; prints nothing (and the reason on stderr) when neither works
+#   comfy_pins PY VERSION DIR  -> prints the folder with that version's comfyui-* packages (installed once)
 #   comfy_browser_ready        -> 0 when chromium is there (installed with apt-get when missing and root)
 #
 # The cache lives in $SPECTRAL_CACHE (default ~/.cache/spectral_progressive); nothing is written into the
@@ -65,19 +66,21 @@ comfy_checkouts() {
     fi
     lines+=("$(_version_key "${COMFY_CLONE_TAG#v}") ${COMFY_CLONE_TAG#v} $dir")
   fi
-  local l key v d pins
-  printf '%s\n' "${lines[@]}" | sort | while read -r key v d; do
-    pins="$SPECTRAL_CACHE/pins/$v"
-    if [ ! -f "$pins/.installed" ]; then
-      _log "installing the comfyui-* packages ComfyUI $v pins into $pins"
-      rm -rf "$pins"; mkdir -p "$pins"
-      # shellcheck disable=SC2046
-      _pip "$(comfy_venv)" -m pip install -q --disable-pip-version-check --no-deps --target "$pins" $(_pins "$d") \
-        || { _log "cannot install the pins of ComfyUI $v"; continue; }
-      touch "$pins/.installed"
-    fi
-    echo "$v $d $pins"
-  done
+  printf '%s\n' "${lines[@]}" | sort | while read -r _ v d; do echo "$v $d"; done
+}
+
+# comfy_pins PYTHON VERSION DIR -> the folder holding that version's comfyui-* packages (installed once)
+comfy_pins() {
+  local py="$1" v="$2" d="$3" pins="$SPECTRAL_CACHE/pins/$2"
+  if [ ! -f "$pins/.installed" ]; then
+    _log "installing the comfyui-* packages ComfyUI $v pins into $pins"
+    rm -rf "$pins"; mkdir -p "$pins"
+    # shellcheck disable=SC2046
+    _pip "$py" -m pip install -q --disable-pip-version-check --no-deps --target "$pins" $(_pins "$d") \
+      || { _log "cannot install the pins of ComfyUI $v"; return 1; }
+    touch "$pins/.installed"
+  fi
+  echo "$pins"
 }
 
 _newest_archive() {

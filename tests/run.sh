@@ -51,16 +51,24 @@ if wants integration || wants browser; then
   if [ -n "${COMFYUI_PATH:-}" ]; then
     comfy_py="${COMFYUI_PYTHON:-python}"
     comfy_runs+=("given $COMFYUI_PATH ")
-  elif comfy_py="$(comfy_venv)"; then
-    while read -r line; do [ -n "$line" ] && comfy_runs+=("$line"); done < <(comfy_checkouts)
   else
-    echo "integration and browser tests skipped: the ComfyUI venv could not be built (see above)"
-    comfy_py=""
+    checkouts=()
+    while read -r line; do [ -n "$line" ] && checkouts+=("$line"); done < <(comfy_checkouts)
+    if [ "${#checkouts[@]}" -eq 0 ]; then
+      echo "integration and browser tests skipped: no ComfyUI archive in $COMFY_ARCHIVES_DIR and no clone possible"
+    elif ! comfy_py="$(comfy_venv)"; then
+      echo "integration and browser tests skipped: the ComfyUI venv could not be built (see above)"
+      comfy_py=""
+    else
+      for line in "${checkouts[@]}"; do
+        read -r ver dir <<<"$line"
+        pins="$(comfy_pins "$comfy_py" "$ver" "$dir")" || exit 1
+        comfy_runs+=("$ver $dir $pins")
+      done
+    fi
   fi
   if [ -n "$comfy_py" ] && [ "${#comfy_runs[@]}" -gt 0 ]; then
     _pip "$comfy_py" -m pip install -q --disable-pip-version-check --no-deps -e . || exit 1
-  elif [ -n "$comfy_py" ]; then
-    echo "integration and browser tests skipped: no ComfyUI archive in $COMFY_ARCHIVES_DIR and no clone possible"
   fi
 fi
 
