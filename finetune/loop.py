@@ -324,11 +324,6 @@ def finetune(model: nn.Module, samples: torch.Tensor, plan: Any, *, steps: int |
 
 
 def _curve(losses: list[float], points: int = 200) -> list[list[float]]:
-    """[[step, mean loss over the bin]] for at most ``points`` equal bins (step: the bin's last, 1-based)."""
-    n = len(losses)
-    bins = min(points, n)
-    out = []
-    for b in range(bins):
-        lo, hi = b * n // bins, (b + 1) * n // bins
-        out.append([hi, sum(losses[lo:hi]) / (hi - lo)])
-    return out
+    """[[step, mean loss over the bin]] for at most ``points`` equal bins (the trainer's curve format)."""
+    from ..embedded.train import downsample_curve
+    return downsample_curve(losses, points)

@@ -12,14 +12,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 
 from ..integration.server_client import ServerClient
+from ..integration.server_launch import spawn_main, wait_up
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -36,12 +33,6 @@ def find_chromium() -> str | None:
         if p and os.path.isfile(p) and os.access(p, os.X_OK):
             return p
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _pack_custom_nodes(comfy_dir: str, root: str) -> str | None:
@@ -113,30 +104,14 @@ def start_server(comfy_dir: str, root: str, *, tiny: bool = True, timeout: float
                 "    vae_approx: vae_approx\n")
         if custom:
             f.write("    custom_nodes: |\n" + "".join(f"        {p}\n" for p in custom))
-    port = free_port()
-    cmd = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
-           "--extra-model-paths-config", yaml_path, "--output-directory", os.path.join(root, "output"),
-           "--temp-directory", os.path.join(root, "temp"), "--input-directory", os.path.join(root, "input"),
-           "--user-directory", os.path.join(root, "user"), "--database-url", "sqlite:///:memory:",
-           "--disable-api-nodes", "--preview-method", "latent2rgb"]
-    log_path = os.path.join(root, "server.log")
-    log = open(log_path, "w")
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    proc = subprocess.Popen(cmd, cwd=comfy_dir, stdout=log, stderr=subprocess.STDOUT, env=env)
+    proc, base, log_path, log = spawn_main(comfy_dir, root, yaml_path)
     log.close()
-    srv = Server(proc, f"http://127.0.0.1:{port}", root, log_path)
-    t0 = time.time()
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError("ComfyUI exited at startup:\n" + srv.log_tail())
-        try:
-            srv.get("/system_stats")
-            break
-        except (urllib.error.URLError, ConnectionError, OSError, RuntimeError):
-            if time.time() - t0 > timeout:
-                srv.stop()
-                raise TimeoutError("ComfyUI did not come up:\n" + srv.log_tail())
-            time.sleep(0.3)
+    srv = Server(proc, base, root, log_path)
+    try:
+        wait_up(srv, proc, timeout)
+    except (RuntimeError, TimeoutError):
+        srv.stop()
+        raise
     # skip the first-run template dialog / tutorial
     srv.post("/settings/Comfy.TutorialCompleted", raw=b"true")
     return srv

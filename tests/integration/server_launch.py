@@ -79,6 +79,37 @@ def write_model_files_subprocess(comfy_dir: str, models: str) -> None:
         raise RuntimeError(f"writing tiny model files failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
 
 
+def spawn_main(comfy_dir: str, root: str, yaml_path: str):
+    """``main.py --cpu`` on a free loopback port with every folder under ``root`` and the model paths of
+    ``yaml_path``; its output goes to root/server.log.  Returns (process, base URL, log path, log file)."""
+    port = free_port()
+    cmd = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
+           "--extra-model-paths-config", yaml_path, "--output-directory", os.path.join(root, "output"),
+           "--temp-directory", os.path.join(root, "temp"), "--input-directory", os.path.join(root, "input"),
+           "--user-directory", os.path.join(root, "user"), "--database-url", "sqlite:///:memory:",
+           "--disable-api-nodes", "--preview-method", "latent2rgb"]
+    log_path = os.path.join(root, "server.log")
+    log = open(log_path, "w")
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    proc = subprocess.Popen(cmd, cwd=comfy_dir, stdout=log, stderr=subprocess.STDOUT, env=env)
+    return proc, f"http://127.0.0.1:{port}", log_path, log
+
+
+def wait_up(client: ServerClient, proc, timeout: float) -> None:
+    """Until GET /system_stats answers; raises with the log's tail if the server exits or times out."""
+    t0 = time.time()
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError("ComfyUI exited at startup:\n" + client.log_tail())
+        try:
+            client.get("/system_stats")
+            return
+        except (urllib.error.URLError, ConnectionError, OSError, RuntimeError):
+            if time.time() - t0 > timeout:
+                raise TimeoutError("ComfyUI did not come up:\n" + client.log_tail())
+            time.sleep(0.3)
+
+
 @contextmanager
 def start_server(comfy_dir: str, root: str, startup_timeout: float = 180.0) -> Iterator[ComfyServer]:
     """A ComfyUI server from ``comfy_dir`` with all its state under ``root``; stopped on exit."""
@@ -94,29 +125,10 @@ def start_server(comfy_dir: str, root: str, startup_timeout: float = 180.0) -> I
                 f"    base_path: {models}\n"
                 "    diffusion_models: diffusion_models\n"
                 "    custom_nodes: |\n" + "".join(f"        {p}\n" for p in custom))
-    port = free_port()
-    cmd = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
-           "--extra-model-paths-config", yaml_path, "--output-directory", os.path.join(root, "output"),
-           "--temp-directory", os.path.join(root, "temp"), "--input-directory", os.path.join(root, "input"),
-           "--user-directory", os.path.join(root, "user"), "--database-url", "sqlite:///:memory:",
-           "--disable-api-nodes", "--preview-method", "latent2rgb"]
-    log_path = os.path.join(root, "server.log")
-    log = open(log_path, "w")
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    proc = subprocess.Popen(cmd, cwd=comfy_dir, stdout=log, stderr=subprocess.STDOUT, env=env)
-    srv = ComfyServer(proc, f"http://127.0.0.1:{port}", root, log_path)
+    proc, base, log_path, log = spawn_main(comfy_dir, root, yaml_path)
+    srv = ComfyServer(proc, base, root, log_path)
     try:
-        t0 = time.time()
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError("ComfyUI exited at startup:\n" + srv.log_tail())
-            try:
-                srv.get("/system_stats")
-                break
-            except (urllib.error.URLError, ConnectionError, OSError, RuntimeError):
-                if time.time() - t0 > startup_timeout:
-                    raise TimeoutError("ComfyUI did not come up:\n" + srv.log_tail())
-                time.sleep(0.3)
+        wait_up(srv, proc, startup_timeout)
         info = srv.get("/object_info/SamplerSpectralProgressive")
         if "SamplerSpectralProgressive" not in info:
             raise RuntimeError("the server did not register the pack:\n" + srv.log_tail())

@@ -8,12 +8,7 @@ from spectral_progressive.embedded import dead_leaves as dl
 from spectral_progressive.spectral_core.spectra import measure_spectrum
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("single_thread")  # tests/unit/conftest.py
 
 
 def _gen(seed: int) -> torch.Generator:

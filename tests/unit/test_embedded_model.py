@@ -10,13 +10,7 @@ from spectral_progressive.embedded.model import (CHANNELS, IMAGE_SIZE, WEIGHTS_P
                                                  count_parameters, load_default_model)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    # tiny convolutions: one thread is fastest, and avoids thread contention on a busy machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("single_thread")  # tests/unit/conftest.py
 
 
 @pytest.fixture(scope="module")

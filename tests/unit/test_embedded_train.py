@@ -12,12 +12,7 @@ from spectral_progressive.spectral_core import transforms
 from spectral_progressive.spectral_core.expansion import contract, contracted_time, expand
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("single_thread")  # tests/unit/conftest.py
 
 
 def _gen(seed: int) -> torch.Generator:

@@ -16,12 +16,7 @@ from spectral_progressive.spectral_core.samplers import sample_euler
 from spectral_progressive.spectral_core.stage_targets import StageSchedule, stage_pair
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("single_thread")  # tests/unit/conftest.py
 
 
 class TinyNet(nn.Module):

@@ -16,12 +16,7 @@ from spectral_progressive.spectral_core.spectra import PowerLaw
 LAW = PowerLaw(60.0, 2.5)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("single_thread")  # tests/unit/conftest.py
 
 
 def _plan(size=16, scales=(0.25, 0.5, 1.0), switch_at=(0.8, 0.45), transform="dct", steps=20, refill="paper"):
