@@ -27,9 +27,9 @@ DELTAS = (0.001, 0.01, 0.1)
 
 
 def measure(samples: int, points: int, seed: int, weights: str | None = None) -> dict:
-    from ..embedded import data
+    from .embedded_setup import heldout_data
     emb = load_embedded(weights=weights)
-    x0 = data.heldout_crops(samples, seed=seed)
+    x0 = heldout_data(samples, seed=seed)
     H, W = x0.shape[-2:]
     w = transforms.radial_frequency(H, W)
     bins = w.round().to(torch.int64)

@@ -25,7 +25,7 @@ from ..schedules.switching import band_edge
 from ..spectral_core import sample_euler, sample_progressive
 from ..spectral_core.spectra import radial_power
 from .common import check_out_dir, die, table, write_json
-from .embedded_setup import ADAPTER_PATH, CountingModel, linear_sigmas, load_embedded, load_finetuned
+from .embedded_setup import ADAPTER_PATH, CountingModel, heldout_data, linear_sigmas, load_embedded, load_finetuned
 from .metrics import log_spectrum_error, psnr, ssim
 
 
@@ -90,8 +90,7 @@ def run(args) -> dict:
     base_calls = calls["baseline"]
     heldout = None
     try:
-        from ..embedded import data
-        heldout = data.heldout_crops(256, seed=1)
+        heldout = heldout_data(256, seed=1)
     except Exception:  # noqa: BLE001 - scikit-image missing: spectrum error against data is skipped
         pass
     rows = []

@@ -38,9 +38,9 @@ def _corr(a, b) -> float:
 
 
 def run(samples: int, steps: int, seed: int, delta: float):
-    from ..embedded import data
+    from .embedded_setup import heldout_data
     emb = load_embedded()
-    x0 = data.heldout_crops(samples, seed=seed)
+    x0 = heldout_data(samples, seed=seed)
     sig = linear_sigmas(steps).double()
     rows, images = [], [("source", x0)]
     g = torch.Generator().manual_seed(seed + 7)

@@ -44,12 +44,33 @@ class Embedded:
                            spatial_multiple=self.multiple, **kw)
 
 
+TRAIN_LOG = Path(__file__).resolve().parent.parent / "embedded" / "train_log.json"
+
+
+def data_source() -> str:
+    """What the shipped model was trained on: "dead_leaves" or "photos" (its train_log.json)."""
+    try:
+        rec = json.loads(TRAIN_LOG.read_text())
+        src = rec.get("config", {}).get("data")
+        return src.get("source", "photos") if isinstance(src, dict) else (src or "photos")
+    except (OSError, ValueError):
+        return "photos"
+
+
+def heldout_data(n: int, seed: int = 0) -> torch.Tensor:
+    """``n`` held-out 64 x 64 images of the shipped model's own data (never seen in training)."""
+    if data_source() == "dead_leaves":
+        from ..embedded import dead_leaves
+        return dead_leaves.heldout_batch(n, seed)
+    return data.heldout_crops(n, seed=seed)
+
+
 def load_spectrum() -> PowerLaw:
-    """The embedded model's data spectrum: spectrum.json, or measured now on held-out crops."""
+    """The embedded model's data spectrum: spectrum.json, or measured now on held-out data."""
     if SPECTRUM_JSON.is_file():
         rec = json.loads(SPECTRUM_JSON.read_text())
         return PowerLaw(float(rec["A"]), float(rec["beta"]))
-    return measure_spectrum(data.heldout_crops(256, seed=0)).fit.law
+    return measure_spectrum(heldout_data(256, seed=0)).fit.law
 
 
 def load_embedded(device: str = "cpu", weights: str | None = None) -> Embedded:

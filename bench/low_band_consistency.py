@@ -28,9 +28,9 @@ def main(argv: list[str] | None = None) -> None:
         die("--samples must be at least 1")
     check_out_dir(args.out)
     torch.set_grad_enabled(False)
-    from ..embedded import data
+    from .embedded_setup import heldout_data
     emb = load_embedded()
-    x0 = data.heldout_crops(args.samples, seed=args.seed)
+    x0 = heldout_data(args.samples, seed=args.seed)
     size = (emb.size // 2, emb.size // 2)
     g = torch.Generator().manual_seed(0)
     rows = []

@@ -159,14 +159,14 @@ def gaussian_bench(steps: int) -> list[dict]:
 def embedded_bench(steps: int, samples: int, seed: int) -> list[dict]:
     from .embedded_setup import load_embedded
     from .metrics import log_spectrum_error, patches, psnr, sliced_wasserstein, ssim
-    from ..embedded import data
+    from .embedded_setup import heldout_data
     emb = load_embedded()
     size = emb.size
     sig = linear_sigmas(steps, torch.float64).float()
     g = torch.Generator().manual_seed(seed)
     noise = torch.randn(samples, 3, size, size, generator=g)
     fresh = torch.randn(samples, 3, size, size, generator=g)
-    held = data.heldout_crops(max(256, samples), seed=1)
+    held = heldout_data(max(256, samples), seed=1)
     held_p = patches(held)
     base = None
     rows = []
