@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from ..embedded import data
+from ..embedded.source import heldout_data
 from ..embedded.model import IMAGE_SIZE, SPATIAL_MULTIPLE, load_default_model
 from ..schedules import plan_stages
 from ..spectral_core.spectra import PowerLaw, measure_spectrum
@@ -42,27 +42,6 @@ class Embedded:
     def plan(self, sigmas: torch.Tensor, scales=(0.5, 1.0), delta: float = 0.01, **kw):
         return plan_stages(sigmas, (self.size, self.size), delta=delta, scales=scales, spectrum=self.law,
                            spatial_multiple=self.multiple, **kw)
-
-
-TRAIN_LOG = Path(__file__).resolve().parent.parent / "embedded" / "train_log.json"
-
-
-def data_source() -> str:
-    """What the shipped model was trained on: "dead_leaves" or "photos" (its train_log.json)."""
-    try:
-        rec = json.loads(TRAIN_LOG.read_text())
-        src = rec.get("config", {}).get("data")
-        return src.get("source", "photos") if isinstance(src, dict) else (src or "photos")
-    except (OSError, ValueError):
-        return "photos"
-
-
-def heldout_data(n: int, seed: int = 0) -> torch.Tensor:
-    """``n`` held-out 64 x 64 images of the shipped model's own data (never seen in training)."""
-    if data_source() == "dead_leaves":
-        from ..embedded import dead_leaves
-        return dead_leaves.heldout_batch(n, seed)
-    return data.heldout_crops(n, seed=seed)
 
 
 def load_spectrum() -> PowerLaw:

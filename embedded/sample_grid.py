@@ -16,7 +16,7 @@ import torch
 
 from ..spectral_core.samplers import sample_euler
 from ..spectral_core.spectra import measure_spectrum
-from . import data
+from .source import heldout_data, training_data
 from .model import CHANNELS, IMAGE_SIZE, load_default_model
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "samples_grid.png"
@@ -69,8 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     x = generate(16, args.steps, args.seed, weights=args.weights)
     save_grid(x, args.out)
     s = measure_spectrum(x.clamp(-1, 1)).fit
-    d = measure_spectrum(data.heldout_crops(256, 0)).fit
-    dt = measure_spectrum(data.training_crops(256, 0)).fit
+    d = measure_spectrum(heldout_data(256, 0)).fit
+    dt = measure_spectrum(training_data(256, 0)).fit
     print(f"samples: A={s.law.A:.3f} beta={s.law.beta:.4f} r2={s.r2:.4f}; range [{float(x.min()):.2f}, "
           f"{float(x.max()):.2f}], mean {float(x.mean()):.3f}, std {float(x.std()):.3f}")
     print(f"held-out crops: A={d.law.A:.3f} beta={d.law.beta:.4f}; training crops: A={dt.law.A:.3f} "
