@@ -61,10 +61,11 @@ def test_scalar_sigma_and_extra_kwargs_are_accepted(model):
     assert torch.equal(a, b)
 
 
-def test_trained_model_predicts_velocity_better_than_zero_on_heldout_crops(model):
+def test_trained_model_predicts_velocity_better_than_zero_on_heldout_data(model):
     # v = eps - x0; predicting 0 costs E[eps^2] + E[x0^2] > 1. A trained model must do clearly better at
-    # a mid time on crops of an image it never saw (an untrained or broken network does not).
-    x0 = data.heldout_crops(16, seed=5)
+    # a mid time on held-out images of its own data (an untrained or broken network does not).
+    from spectral_progressive.embedded.source import heldout_data
+    x0 = heldout_data(16, seed=5)
     g = torch.Generator().manual_seed(6)
     eps = torch.randn(x0.shape, generator=g)
     t = torch.full((16,), 0.5)
