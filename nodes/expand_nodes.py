@@ -2,7 +2,6 @@
 multi-stage graphs with KSamplerAdvanced / SamplerCustomAdvanced per stage."""
 from __future__ import annotations
 
-import comfy.sample
 import torch
 from comfy_api.latest import io
 
@@ -62,7 +61,7 @@ class SpectralNoiseExpand(io.ComfyNode):
     def execute(cls, model, samples, sigmas, direction, scale, transform, seed, respace) -> io.NodeOutput:
         inputs.model(model)
         x = inputs.latent(samples, "samples", nested_ok=True)["samples"]
-        model_adapter.check_latent(model, comfy.sample.fix_empty_latent_channels(model, x), "samples")
+        model_adapter.check_latent(model, model_adapter.fix_empty_latent(model, samples), "samples")
         if sigmas is None or len(inputs.sigmas(sigmas)) < 1:
             fail("sigmas", "at least one sigma (the latent's current noise level)", None)
         inputs.finite(x, "samples")

@@ -14,10 +14,15 @@ import comfy.model_sampling as ms
 
 from ..spectral_core.validation import fail
 
-# Latent formats with a measured preset (seed 001 Table 4); other formats fall back to "flux".
+# Latent formats with a measured preset (seed 001 Table 4: the FLUX / Z-Image latent, the WAN 2.1 latent,
+# pixels).  Wan21 is the latent of WAN 2.1, of WAN 2.2 A14B and of Qwen-Image (all the WAN 2.1 VAE).
+# Every other format (SD1.5, SDXL, SD3, HunyuanVideo, LTX-Video, WAN 2.2 TI2V-5B's 48-channel Wan22,
+# Mochi, Cosmos, ...) has no published preset and falls back to "flux": measure it with PowerSpectrumProbe.
+# (HunyuanVideo / LTXV / Wan22 / Mochi / Cosmos used to borrow "wan": their VAEs are not WAN 2.1's, LTXV's
+# compresses 32x into 128 channels, so that was a guess, not a measurement.)
 _SPECTRUM_BY_FORMAT = {
-    "Flux": "flux", "Flux2": "flux", "SD3": "flux", "HunyuanImage21": "flux", "ChromaRadiance": "pixel512",
-    "Wan21": "wan", "Wan22": "wan", "HunyuanVideo": "wan", "Mochi": "wan", "LTXV": "wan", "Cosmos1CV8x8x8": "wan",
+    "Flux": "flux", "Flux2": "flux", "ChromaRadiance": "pixel512",
+    "Wan21": "wan",
 }
 
 
@@ -86,6 +91,20 @@ def plan(spec: Any, sigmas: Any, size: Any, model: Any, entry: str = "noise") ->
 PACKED_LATENT = ("one image or video latent: a multi-part latent (e.g. LTX-2 audio+video, packed by ComfyUI into "
                  "one flat tensor) cannot change size; sample it with an ordinary sampler and no "
                  "SpectralProgressiveModel patch")
+
+
+def fix_empty_latent(model: Any, latent: dict) -> Any:
+    """``latent["samples"]`` as ComfyUI's samplers see it: an empty latent made for another VAE gets
+    the model's channels (and, ComfyUI 0.33+, its spatial/temporal downscale ratio), exactly as
+    KSampler and SamplerCustomAdvanced do with ``comfy.sample.fix_empty_latent_channels``."""
+    import inspect
+
+    import comfy.sample
+    fn = comfy.sample.fix_empty_latent_channels
+    if "downscale_ratio_spacial" in inspect.signature(fn).parameters:
+        return fn(model, latent["samples"], latent.get("downscale_ratio_spacial", None),
+                  latent.get("downscale_ratio_temporal", None))
+    return fn(model, latent["samples"])
 
 
 def check_single_latent(latent_shapes: Any, name: str = "latent_image") -> None:

@@ -91,8 +91,7 @@ class SpectralProgressiveSampler(io.ComfyNode):
         inputs.latent(latent_image, "latent_image", nested_ok=True)
         inputs.finite_number(cfg, "cfg")
         inputs.finite_number(denoise, "denoise", 0.0, 1.0)
-        latent = latent_image["samples"]
-        latent = comfy.sample.fix_empty_latent_channels(model, latent)
+        latent = model_adapter.fix_empty_latent(model, latent_image)
         model_adapter.check_latent(model, latent, "latent_image")
         out = latent_image.copy()
         sigmas = ksampler_sigmas(model, scheduler, steps, denoise, sampler_name)

@@ -48,6 +48,9 @@ class Family:
     channels: int
     video: bool
     cond_family: str = ""
+    empty: str = ""  # the family's own Empty*Latent node ("" = by channels / video, see empty_latent)
+    preset: str = ""  # the spectrum preset "auto" must pick ("" = "wan" for video, else "flux")
+    latent_5d: bool = False  # an image model on a 5-D latent (Qwen-Image: the WAN 2.1 latent, T = 1)
 
     @property
     def cond(self) -> str:
@@ -67,6 +70,23 @@ FAMILIES = {
     "sd15_inpaint": Family("sd15_inpaint", "node", "eps", 2, 4, False, cond_family="sd15"),
 }
 MAIN_FAMILIES = ("flux", "sd3", "sd15", "wan")
+# Issue 13 "Families": tiny real architectures (test_families.py).  All are built in-process
+# (model_detection hard-codes full-size dims for SDXL, Qwen-Image, Lumina 2 / Z-Image and LTXV) except
+# SD3.5, WAN 2.2 TI2V-5B and HunyuanVideo, whose tiny files detection rebuilds exactly.  Spectrum presets:
+# only the FLUX / Z-Image and WAN 2.1 latents have published ones; the rest fall back to "flux".
+FAMILIES.update({
+    "sdxl": Family("sdxl", "node", "eps", 4, 4, False, preset="flux"),
+    "sd35": Family("sd35", "file", "const", 2, 16, False, preset="flux"),
+    "qwen_image": Family("qwen_image", "node", "const", 2, 16, False, preset="wan", latent_5d=True),
+    "zimage": Family("zimage", "node", "const", 2, 16, False, preset="flux"),
+    "hunyuan_video": Family("hunyuan_video", "file", "const", 2, 16, True, preset="flux"),
+    "ltxv": Family("ltxv", "node", "const", 1, 128, True, empty="EmptyLTXVLatentVideo", preset="flux"),
+    "wan22_5b": Family("wan22_t2v", "file", "const", 2, 48, True, empty="EmptyHunyuanVideo15Latent", preset="flux"),
+    # WAN 2.2 A14B: two WAN 2.1-architecture experts (high noise, then low noise), the WAN 2.1 latent
+    "wan22_high": Family("wan22_high", "node", "const", 2, 16, True, preset="wan"),
+    "wan22_low": Family("wan22_low", "node", "const", 2, 16, True, preset="wan"),
+})
+NEW_FAMILIES = ("sdxl", "sd35", "qwen_image", "zimage", "hunyuan_video", "ltxv", "wan22_5b")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -121,6 +141,17 @@ def cond_nodes(g: Graph, fam: Family, batch: int = 1, negative: str = "random") 
 
 def empty_latent(g: Graph, fam: Family, h: int, w: int, batch: int = 1, frames: int = 3) -> Ref:
     """An Empty*Latent node giving an (h, w) latent (frames = latent frames for video)."""
+    if fam.empty == "EmptyLTXVLatentVideo":  # 32x spatially, 8x in time, 128 channels
+        return g.add("EmptyLTXVLatentVideo", width=w * 32, height=h * 32, length=(frames - 1) * 8 + 1,
+                     batch_size=batch)
+    if fam.empty == "EmptyHunyuanVideo15Latent":  # 16x spatially (WAN 2.2 TI2V-5B's ratio); channels repeated to 48
+        import nodes
+        if "EmptyHunyuanVideo15Latent" in nodes.NODE_CLASS_MAPPINGS:
+            return g.add("EmptyHunyuanVideo15Latent", width=w * 16, height=h * 16, length=(frames - 1) * 4 + 1,
+                         batch_size=batch)
+        # ComfyUI 0.3.64: no 16x empty node, and no rescale of an empty latent by its downscale ratio
+        return g.add("EmptyHunyuanLatentVideo", width=w * 8, height=h * 8, length=(frames - 1) * 4 + 1,
+                     batch_size=batch)
     if fam.video:
         return g.add("EmptyHunyuanLatentVideo", width=w * 8, height=h * 8, length=(frames - 1) * 4 + 1, batch_size=batch)
     if fam.channels == 4:
@@ -271,7 +302,7 @@ def spec_from(schedule: str | dict | None):
 
 
 def auto_spectrum(fam: Family) -> str:
-    return "wan" if fam.video else "flux"
+    return fam.preset or ("wan" if fam.video else "flux")
 
 
 def plan_for(spec, sigmas, size, fam: Family, entry: str = "noise"):

@@ -30,7 +30,8 @@ def _tiny():
     return mod
 
 
-FAMILIES = ["sd15", "sd15_inpaint", "sd15_file", "sd3", "flux", "wan21_t2v"]
+FAMILIES = ["sd15", "sd15_inpaint", "sd15_file", "sd3", "flux", "wan21_t2v", "sdxl", "sd35", "qwen_image", "zimage",
+            "hunyuan_video", "ltxv", "wan22_t2v", "wan22_high", "wan22_low"]
 CALL_LOG = {}  # key -> list of recorded calls
 
 
