@@ -4,7 +4,8 @@ a low stage is active the cond batch (ControlNet and concat conditions included)
 the stage size and its predictions are lifted back.  The plan is made from the sigmas the sampler
 really runs (``transformer_options["sample_sigmas"]``), once per run.  An OUTER_SAMPLE wrapper checks
 the run before sampling starts (latent rank and channels, regional conditioning, the plan itself),
-so a combination that cannot work fails with a clear message instead of mid-run."""
+so a combination that cannot work fails with a clear message instead of mid-run.  A step cache
+(EasyCache / LazyCache) gets its own state per stage size (``stage_conds.stage_step_cache``)."""
 from __future__ import annotations
 
 from typing import Any
@@ -15,7 +16,7 @@ import torch
 from ..schedules.spec import ScheduleSpec
 from ..spectral_core.denoiser import BandRouter
 from . import inputs, model_adapter
-from .stage_conds import has_regional, refuse_regional, resize_conds
+from .stage_conds import check_step_cache, has_regional, refuse_regional, resize_conds, stage_step_cache
 
 WRAPPER_KEY = "spectral_progressive"
 
@@ -28,6 +29,7 @@ class PatchState:
         self._key: tuple | None = None
         self._router: BandRouter | None = None
         self.log: list[tuple[int, tuple[int, ...]]] = []  # (stage index, spatial size) per cond batch
+        self.caches: dict = {}  # per run: stage size -> its own step-cache state (EasyCache / LazyCache)
 
     def router(self, x: torch.Tensor, model_options: dict) -> BandRouter | None:
         sig = model_options.get("transformer_options", {}).get("sample_sigmas")
@@ -56,6 +58,8 @@ class PatchState:
             model_adapter.check_latent(patcher, noise, "latent_image")
         if isinstance(latent_image, torch.Tensor):
             inputs.finite(latent_image, "latent_image")
+        check_step_cache(getattr(guider, "model_options", None))
+        self.caches = {}
         self._key = None  # a new run plans from its own sigmas
         if sigmas is not None and len(sigmas) > 1:
             self.router(noise, {"transformer_options": {"sample_sigmas": sigmas}})  # plans now: errors before sampling
@@ -74,7 +78,9 @@ class PatchState:
             return executor(model, conds, x_in, timestep, model_options)
         refuse_regional(conds, "positive/negative")
         self.log.append((e.index, tuple(e.stage.size)))
-        outs = executor(model, resize_conds(conds, e.stage.size, router.plan.transform), e.x, e.sigma, model_options)
+        size = tuple(e.stage.size)
+        model_options = stage_step_cache(model_options, size, router.full, self.caches, model.model_sampling)
+        outs = executor(model, resize_conds(conds, size, router.plan.transform, router.full), e.x, e.sigma, model_options)
         return [router.lift(o, e) for o in outs]
 
 

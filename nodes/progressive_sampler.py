@@ -1,6 +1,7 @@
 """Formulation 1 inside ComfyUI: a ``comfy.samplers.Sampler`` that runs any k-diffusion SAMPLER
 progressively (``spectral_core.sample_progressive``), with noise-mask inpainting, spatial
-conditioning and previews handled at every stage size."""
+conditioning, reference latents, step caches (EasyCache / LazyCache: one state per stage size) and
+previews handled at every stage size."""
 from __future__ import annotations
 
 import functools
@@ -16,7 +17,7 @@ from ..spectral_core.progressive import sample_progressive
 from ..spectral_core.validation import fail
 from . import inputs, model_adapter
 from .model_patch import PatchState
-from .stage_conds import cond_resize_wrapper, data_to_size, mask_to_size, refuse_regional
+from .stage_conds import CondResizeWrapper, check_step_cache, data_to_size, mask_to_size, refuse_regional, stage_step_cache
 
 WRAPPER_KEY = "spectral_progressive"
 
@@ -33,10 +34,13 @@ class _StageDenoiser:
         self.sigmas = sigmas
         self.transform = transform
         self.current = self.full
+        self.size = tuple(noise.shape[-2:])
+        self.caches: dict = {}  # stage size -> its own step-cache state (EasyCache / LazyCache)
 
     def set_stage(self, index: int, stage: Any) -> None:
         noise, latent, mask = self.full
         size = tuple(stage.size)
+        self.size = size
         if size == tuple(noise.shape[-2:]):
             self.current = self.full
             return
@@ -48,6 +52,8 @@ class _StageDenoiser:
 
     def __call__(self, x, sigma, denoise_mask=None, model_options={}, seed=None):  # noqa: B006 - ComfyUI's signature
         noise, latent, mask = self.current
+        model_options = stage_step_cache(model_options, self.size, tuple(self.full[0].shape[-2:]), self.caches,
+                                         self.model_wrap.inner_model.model_sampling)
         if mask is not None:
             if "denoise_mask_function" in model_options:
                 mask = model_options["denoise_mask_function"](sigma, mask, extra_options={"model": self.model_wrap,
@@ -88,6 +94,7 @@ class ProgressiveKSampler(comfy.samplers.Sampler):
         model_adapter.check_single_latent(getattr(inner, "latent_shapes", None), "latent_image")
         model_adapter.check_latent(inner, noise, "latent_image")
         refuse_regional(getattr(model_wrap, "conds", {}), "positive/negative")
+        check_step_cache(extra_args.get("model_options"))
         max_denoise = self.max_denoise(model_wrap, sigmas)
         has_signal = latent_image is not None and bool(torch.count_nonzero(latent_image))  # once, before the loop
         entry = "signal" if has_signal and not max_denoise else "noise"
@@ -98,7 +105,8 @@ class ProgressiveKSampler(comfy.samplers.Sampler):
         inputs.finite(x, "latent_image")  # NaN/inf in the latent (or its noised start): once, before the loop
         denoiser = _StageDenoiser(model_wrap, noise, latent_image, denoise_mask, sigmas, plan.transform)
         comfy.patcher_extension.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, WRAPPER_KEY,
-                                                     cond_resize_wrapper, extra_args["model_options"], is_model_options=True)
+                                                     CondResizeWrapper(tuple(noise.shape[-2:]), plan.transform),
+                                                     extra_args["model_options"], is_model_options=True)
         total = plan.steps
         k_callback = None
         if callback is not None:
