@@ -155,8 +155,3 @@ class CondResizeWrapper:
         size = (int(x_in.shape[-2]), int(x_in.shape[-1]))
         return executor(model, resize_conds(conds, size, self.transform, self.full), x_in, timestep, model_options)
 
-
-def cond_resize_wrapper(executor, model, conds, x_in, timestep, model_options):
-    """CALC_COND_BATCH wrapper for the sampler formulation: conds follow x_in's (stage) size."""
-    size = (int(x_in.shape[-2]), int(x_in.shape[-1]))
-    return executor(model, resize_conds(conds, size), x_in, timestep, model_options)
