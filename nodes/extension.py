@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
+from .calibrate_nodes import SpectralCalibrate
 from .edit_nodes import FrequencyBandGain, FrequencyEdit
 from .expand_nodes import SpectralNoiseExpand
 from .model_nodes import SpectralProgressiveModel
@@ -11,7 +12,8 @@ from .sampler_nodes import SamplerSpectralProgressive, SpectralProgressiveSample
 from .schedule_nodes import DeltaSchedule
 
 NODES: list[type[io.ComfyNode]] = [SamplerSpectralProgressive, SpectralProgressiveModel, SpectralProgressiveSampler,
-                                   DeltaSchedule, PowerSpectrumProbe, SpectralNoiseExpand, FrequencyEdit, FrequencyBandGain]
+                                   DeltaSchedule, PowerSpectrumProbe, SpectralNoiseExpand, FrequencyEdit, FrequencyBandGain,
+                                   SpectralCalibrate]
 
 
 class SpectralProgressiveExtension(ComfyExtension):

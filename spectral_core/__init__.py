@@ -1,5 +1,6 @@
 """Pure-torch spectral core: transforms, expansion/contraction, both formulations of progressive
 sampling, power spectra.  No ComfyUI import anywhere below this package."""
+from .calibration import Calibration, calibrate
 from .denoiser import progressive_denoiser, wiener_gain
 from .expansion import aligned_time, band_limited_upsample, contract, contracted_time, expand, growth
 from .frames import FRAMES, Frame, get_frame
@@ -9,7 +10,7 @@ from .spectra import PowerLaw, PowerLawFit, fit_power_law, measure_spectrum, rad
 from .transforms import TRANSFORMS, down, forward, inverse, radial_frequency, up
 
 __all__ = [
-    "FRAMES", "Frame", "PowerLaw", "PowerLawFit", "TRANSFORMS", "aligned_time", "band_limited_upsample",
+    "Calibration", "FRAMES", "Frame", "PowerLaw", "PowerLawFit", "TRANSFORMS", "aligned_time", "band_limited_upsample", "calibrate",
     "contract", "contracted_time", "down", "expand", "fit_power_law", "forward", "get_frame", "growth",
     "inverse", "measure_spectrum", "progressive_denoiser", "radial_frequency", "radial_power",
     "sample_ab2", "sample_euler", "sample_progressive", "up", "wiener_gain",
