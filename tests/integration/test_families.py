@@ -268,7 +268,7 @@ def test_empty_latent_of_another_ratio_gets_the_plain_size(comfy, path):
 # few steps: never more compute than plain, the last call at full size (issue 13 item 1 on these families)
 # ------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("steps", [1, 4])
+@pytest.mark.parametrize("steps", [1, 2, 4, 8])
 @pytest.mark.parametrize("path", FORMULATIONS)
 @pytest.mark.parametrize("fam", FAMS)
 def test_few_steps_never_cost_more(comfy, fam, path, steps):
