@@ -22,6 +22,7 @@ import torch
 
 from ..spectral_core.spectra import measure_spectrum
 from . import data, dead_leaves
+from .source import SOURCES, heldout_data, training_data
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "spectrum.json"
 
@@ -44,35 +45,25 @@ def spectrum_record(x: torch.Tensor) -> dict:
 def build_spectrum(n: int, seed: int, source: str = "dead_leaves") -> dict:
     """spectrum.json content: the held-out fit at the top level, the training-data fit under
     ``training_data`` (dead leaves) or ``training_crops`` (photos)."""
-    if source == "dead_leaves":
-        held = spectrum_record(dead_leaves.heldout_batch(n, seed))
-        train = spectrum_record(dead_leaves.training_batch(n, seed))
-        train.pop("radial")
-        return {
-            "description": "power spectrum of 64x64 RGB dead-leaves images in [-1,1] (the embedded model's data), "
-                           "orthonormal DCT, per-image mean removed, radial bins round(w) in cycles per image, "
-                           "pooled over channels; fit P(w) = A w^-beta by least squares in log-log, DC excluded",
-            "data": "dead_leaves",
-            "heldout_seed": dead_leaves.HELDOUT_SEED_OFFSET + seed,
-            "seed": seed,
-            **held,
-            "training_data": {"seed": seed, **train},
-        }
-    if source != "photos":
+    if source not in SOURCES:
         raise ValueError(f"source must be 'dead_leaves' or 'photos', got {source!r}")
-    held = spectrum_record(data.heldout_crops(n, seed))
-    train = spectrum_record(data.training_crops(n, seed))
+    held = spectrum_record(heldout_data(n, seed, source))
+    train = spectrum_record(training_data(n, seed, source))
     train.pop("radial")
-    return {
-        "description": "power spectrum of 64x64 RGB crops in [-1,1] (the embedded model's data), orthonormal "
-                       "DCT, per-crop mean removed, radial bins round(w) in cycles per image, pooled over "
-                       "channels; fit P(w) = A w^-beta by weighted least squares in log-log, DC excluded",
-        "data": "photos",
-        "images": list(data.HELDOUT_IMAGES),
-        "seed": seed,
-        **held,
-        "training_crops": {"images": list(data.TRAIN_IMAGES), **train},
-    }
+    if source == "dead_leaves":
+        about = {"description": "power spectrum of 64x64 RGB dead-leaves images in [-1,1] (the embedded model's "
+                                "data), orthonormal DCT, per-image mean removed, radial bins round(w) in cycles per "
+                                "image, pooled over channels; fit P(w) = A w^-beta by least squares in log-log, DC "
+                                "excluded",
+                 "data": "dead_leaves", "heldout_seed": dead_leaves.HELDOUT_SEED_OFFSET + seed}
+        training = {"training_data": {"seed": seed, **train}}
+    else:
+        about = {"description": "power spectrum of 64x64 RGB crops in [-1,1] (the embedded model's data), orthonormal "
+                                "DCT, per-crop mean removed, radial bins round(w) in cycles per image, pooled over "
+                                "channels; fit P(w) = A w^-beta by weighted least squares in log-log, DC excluded",
+                 "data": "photos", "images": list(data.HELDOUT_IMAGES)}
+        training = {"training_crops": {"images": list(data.TRAIN_IMAGES), **train}}
+    return {**about, "seed": seed, **held, **training}
 
 
 def main(argv: list[str] | None = None) -> int:
