@@ -267,14 +267,14 @@ def plan_stages(sigmas: torch.Tensor | Sequence[float], latent_size: Sequence[in
                      tuple(notes), full_from if len(stages) > 1 else 0.0)
     if len(stages) > 1 and plan.compute_ratio("tokens") <= 1.0 + 1e-9:
         cost = 1.0 / plan.compute_ratio("tokens")
-        return _plain(plan, f"progressive stages dropped: they would cost {cost:.2f}x the plain run's model "
+        return _plain(plan, user_t, f"progressive stages dropped: they would cost {cost:.2f}x the plain run's model "
                             f"compute on {len(user_t) - 1} step(s)")
     return plan
 
 
-def _plain(plan: StagePlan, why: str) -> StagePlan:
-    """The one-stage (plain, full-size) plan over ``plan``'s own entry and grid, noting ``why``."""
-    times = [min(float(plan.frame.t_of_sigma(v)), 1.0) if math.isfinite(v) else 1.0
-             for v in plan.user_sigmas.tolist()]  # a full-size stage enters at the user's own start
+def _plain(plan: StagePlan, user_t: list[float], why: str) -> StagePlan:
+    """The one-stage (plain, full-size) plan over the user's own flow times ``user_t``, noting ``why``
+    (a full-size stage enters at the user's own start, whatever the entry)."""
+    times = list(user_t)
     stage = Stage(plan.full_size, tuple(times), _sigmas(times, plan.frame), 1.0, None)
     return replace(plan, stages=(stage,), notes=plan.notes + (why,), full_from=0.0)
