@@ -4,14 +4,16 @@ from .calibration import Calibration, calibrate
 from .denoiser import progressive_denoiser, wiener_gain
 from .expansion import aligned_time, band_limited_upsample, contract, contracted_time, expand, growth
 from .frames import FRAMES, Frame, get_frame
+from .passthrough import PassthroughDenoiser, activation_times, passthrough_gain, relative_change, tolerated_delta
 from .progressive import sample_progressive
 from .samplers import sample_ab2, sample_euler
 from .spectra import PowerLaw, PowerLawFit, fit_power_law, measure_spectrum, radial_power
 from .transforms import TRANSFORMS, down, forward, inverse, radial_frequency, up
 
 __all__ = [
-    "Calibration", "FRAMES", "Frame", "PowerLaw", "PowerLawFit", "TRANSFORMS", "aligned_time", "band_limited_upsample", "calibrate",
+    "Calibration", "FRAMES", "Frame", "PassthroughDenoiser", "PowerLaw", "PowerLawFit", "TRANSFORMS", "aligned_time", "band_limited_upsample", "calibrate",
     "contract", "contracted_time", "down", "expand", "fit_power_law", "forward", "get_frame", "growth",
     "inverse", "measure_spectrum", "progressive_denoiser", "radial_frequency", "radial_power",
-    "sample_ab2", "sample_euler", "sample_progressive", "up", "wiener_gain",
+    "sample_ab2", "sample_euler", "sample_progressive", "up", "wiener_gain", "activation_times", "passthrough_gain",
+    "relative_change", "tolerated_delta",
 ]
