@@ -1,0 +1,201 @@
+"""Oracle low stage: how much of progressive sampling's error is the pipeline's, how much the model's?
+
+    python -m spectral_progressive.bench.oracle [--seeds 32] [--steps 50] [--delta 0.01] [--threads 1]
+
+The oracle is a low-stage denoiser with the signature of the real one (``model(x_lo, sigma_lo)``, a
+stage-size prediction of x_0).  It asks the full-size model instead, on the state the run would have
+if it were expanded now (seed 001 Eqs. 5-6, the expansion inference uses, straight to the full size):
+
+    x~ = E_s(x_lo; eps'),  t~ = g s / (1 + (g - 1) s),    D_lo = C_0 D(x~, t~) = T_low D(x~, t~) / g
+
+(C_0: the exact contraction at t = 0, i.e. the low band scaled by 1/g; the data of a stage is
+C_0 x_0).  eps' is the run's own full-size unit noise ("own": what the progressive run will use at its
+switch), another fixed draw ("independent"), or a new draw at every call ("fresh").  Expanding a
+16x16 stage straight to 64x64 equals expanding it twice (kappa and t~ compose), so the state is the
+one inference would reach.
+
+Every progressive run below is ``sample_progressive`` with the plan's own sigmas; only the low-stage
+denoiser changes.  Scored by same-seed PSNR / SSIM against the full-size run on all the steps:
+
+* model:                the shipped model at the stage size (what the pack does);
+* oracle:               the oracle in every low-stage call (the pipeline's own error);
+* oracle t>a / model t>a: the oracle only above / only below full-size time a, the model elsewhere;
+* oracle, independent / fresh noise: the oracle expanded with noise that is not the run's own
+  (the part of the error that comes from not seeing the run's own high band);
+* full size, same steps: the full-size model on the plan's full-size grid (``StagePlan.full_sigmas``,
+  the same step allocation with no contraction at all).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any, Callable
+
+import torch
+
+from ..spectral_core import contract, expand, get_frame, sample_euler, sample_progressive
+from .common import check_out_dir, die, table, write_json
+
+Denoiser = Callable[..., torch.Tensor]
+NOISES = ("own", "independent", "fresh")
+
+
+class OracleDenoiser:
+    """Low-stage denoiser that answers with the full-size model's contracted prediction.
+
+    ``model``: the full-size denoiser ``model(x, sigma) -> x_0`` (model frame ``frame``).
+    ``plan``: the StagePlan of the run (full size, transform, refill and spectrum of its expansion).
+    ``noise``: full-size unit noise for the new band (None: a fresh draw from ``generator`` per call).
+    ``use_oracle(t_full)``: whether a call at full-size time t~ goes to the oracle (default: always);
+    the others go to ``fallback`` (default ``model``) at the stage size.  Full-size calls pass through.
+    ``calls`` counts "oracle", "fallback" and "full" calls.
+    """
+
+    def __init__(self, model: Denoiser, plan: Any, *, noise: torch.Tensor | None = None,
+                 generator: torch.Generator | None = None, frame: str = "const",
+                 use_oracle: Callable[[float], bool] | None = None, fallback: Denoiser | None = None) -> None:
+        self.model, self.plan, self.noise, self.generator = model, plan, noise, generator
+        self.frame = get_frame(frame)
+        self.full = tuple(plan.full_size)
+        self.use_oracle = use_oracle if use_oracle is not None else (lambda t: True)
+        self.fallback = fallback if fallback is not None else model
+        self.calls = {"oracle": 0, "fallback": 0, "full": 0}
+
+    def full_time(self, x: torch.Tensor, sigma: torch.Tensor | float) -> tuple[float, float]:
+        """(s, t~): the stage's own flow time of this call and the full-size time it maps to."""
+        s = float(self.frame.t_of_sigma(float(torch.as_tensor(sigma).reshape(-1)[0])))
+        g = ((self.full[0] * self.full[1]) / (x.shape[-2] * x.shape[-1])) ** 0.5
+        return s, g * s / (1.0 + (g - 1.0) * s)
+
+    def __call__(self, x: torch.Tensor, sigma: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        if tuple(x.shape[-2:]) == self.full:
+            self.calls["full"] += 1
+            return self.model(x, sigma, **kwargs)
+        s, t_full = self.full_time(x, sigma)
+        if not self.use_oracle(t_full):
+            self.calls["fallback"] += 1
+            return self.fallback(x, sigma, **kwargs)
+        self.calls["oracle"] += 1
+        return self.predict(x, sigma, s, **kwargs)
+
+    def predict(self, x: torch.Tensor, sigma: torch.Tensor, s: float, **kwargs: Any) -> torch.Tensor:
+        """C_0 D(E_s(x; eps'), t~) at the stage size (one sigma for the whole batch)."""
+        sig = torch.as_tensor(sigma)
+        x_flow = self.frame.to_flow(x, float(sig.reshape(-1)[0]))
+        noise = self.noise
+        if noise is not None and noise.shape[0] != x.shape[0]:
+            noise = noise[: x.shape[0]]
+        spectrum = self.plan.spectrum if self.plan.refill == "matched" else None
+        big, t_full = expand(x_flow, self.full, s, transform=self.plan.transform, noise=noise,
+                             refill=self.plan.refill, spectrum=spectrum, generator=self.generator, validate=False)
+        sig_full = float(self.frame.sigma_of_t(t_full))
+        d_full = self.model(self.frame.from_flow(big, sig_full), torch.full_like(sig, sig_full), **kwargs)
+        return contract(d_full, tuple(x.shape[-2:]), 0.0, transform=self.plan.transform, validate=False)[0]
+
+
+def oracle_methods(model: Denoiser, plan: Any, noise: torch.Tensor, splits: tuple[float, ...] = (0.9,), *,
+                   seed: int = 0, frame: str = "const") -> dict[str, OracleDenoiser]:
+    """The low-stage denoisers of the benchmark, by name (see the module docstring)."""
+    other = torch.randn(noise.shape, generator=torch.Generator().manual_seed(seed + 7919), dtype=noise.dtype)
+    out = {"model (the pack)": OracleDenoiser(model, plan, noise=noise, frame=frame, use_oracle=lambda t: False),
+           "oracle, own noise": OracleDenoiser(model, plan, noise=noise, frame=frame)}
+    for a in splits:
+        out[f"oracle at t>{a}, model after"] = OracleDenoiser(model, plan, noise=noise, frame=frame,
+                                                              use_oracle=lambda t, a=a: t > a)
+        out[f"model at t>{a}, oracle after"] = OracleDenoiser(model, plan, noise=noise, frame=frame,
+                                                              use_oracle=lambda t, a=a: t <= a)
+    out["oracle, independent noise"] = OracleDenoiser(model, plan, noise=other, frame=frame)
+    out["oracle, fresh noise each call"] = OracleDenoiser(model, plan, frame=frame,
+                                                          generator=torch.Generator().manual_seed(seed + 104729))
+    return out
+
+
+def _score(out: torch.Tensor, ref: torch.Tensor) -> dict[str, float]:
+    from .metrics import psnr, ssim
+    p, s = psnr(out, ref), ssim(out, ref)
+    n = max(out.shape[0], 1)
+    se = lambda v: float(v.std(unbiased=True) / n ** 0.5) if n > 1 else float("nan")  # noqa: E731
+    return {"PSNR dB": float(p.mean()), "PSNR s.e.": se(p), "SSIM": float(s.mean()), "SSIM s.e.": se(s)}
+
+
+def run_plan(model: Denoiser, plan: Any, sigmas: torch.Tensor, noise: torch.Tensor, ref: torch.Tensor,
+             splits: tuple[float, ...] = (0.9,), seed: int = 0) -> list[dict]:
+    """Rows (method, low-stage calls, PSNR / SSIM against ``ref``) for one plan."""
+    rows = []
+    for name, den in oracle_methods(model, plan, noise, splits, seed=seed).items():
+        out = sample_progressive(den, noise * float(sigmas[0]), sigmas, plan=plan, noise=noise)
+        rows.append({"method": name, "low-stage calls: oracle / model": f"{den.calls['oracle']} / {den.calls['fallback']}",
+                     **_score(out, ref)})
+    grid = plan.full_sigmas().to(noise.dtype)
+    out = sample_euler(model, noise * float(grid[0]), grid)
+    rows.append({"method": f"full size, same steps ({len(grid) - 1})", "low-stage calls: oracle / model": "0 / 0",
+                 **_score(out, ref)})
+    return rows
+
+
+COLUMNS = ["plan", "method", "low-stage calls: oracle / model", "PSNR dB", "PSNR s.e.", "SSIM", "SSIM s.e."]
+
+
+def _markdown(payload: dict) -> str:
+    lines = ["# Oracle low stage on the embedded model", "", f"Command: `{payload['command']}`", "",
+             f"{payload['seeds']} seeds, {payload['steps']} Euler steps (linear t), delta {payload['delta']}, "
+             f"respace affine; PSNR / SSIM of each run against the same-seed {payload['steps']}-step full-size run "
+             "(mean and standard error over seeds).", ""]
+    for key, summary in payload["plans"].items():
+        lines += [f"Plan {key}:", "", "```", summary, "```", ""]
+    lines += [table(payload["rows"], COLUMNS), ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Progressive sampling with an oracle low stage (full-size model, contracted).")
+    ap.add_argument("--seeds", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--delta", type=float, default=0.01)
+    ap.add_argument("--splits", default="0.9,0.95", help="full-size times a of the oracle/model splits, comma-separated")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--weights", default=None, help="safetensors weights of the embedded architecture")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--out", default="bench/results")
+    argv = sys.argv[1:] if argv is None else argv
+    args = ap.parse_args(argv)
+    if args.seeds < 1:
+        die("--seeds must be at least 1")
+    if args.steps < 2:
+        die("--steps must be at least 2")
+    if not 0.0 < args.delta < 1.0:
+        die("--delta must be in (0, 1)")
+    try:
+        args.splits = tuple(float(v) for v in args.splits.split(","))
+    except ValueError:
+        die(f"--splits must be comma-separated flow times, got {args.splits!r}")
+    if any(not 0.0 < a < 1.0 for a in args.splits):
+        die(f"--splits must be flow times in (0, 1), got {args.splits}")
+    if args.threads is not None:
+        if args.threads < 1:
+            die("--threads must be at least 1")
+        torch.set_num_threads(args.threads)
+    check_out_dir(args.out)
+    torch.set_grad_enabled(False)
+    from .embedded_setup import linear_sigmas, load_embedded
+    emb = load_embedded(weights=args.weights)
+    sig = linear_sigmas(args.steps)
+    noise = torch.randn(args.seeds, 3, emb.size, emb.size, generator=torch.Generator().manual_seed(args.seed))
+    ref = sample_euler(emb.model, noise.clone(), sig)
+    plans = {"S=2": emb.plan(sig, (0.5, 1.0), args.delta, respace="affine"),
+             "S=3": emb.plan(sig, (0.25, 0.5, 1.0), args.delta, respace="affine")}
+    rows = []
+    for key, plan in plans.items():
+        rows += [{"plan": key, **r} for r in run_plan(emb.model, plan, sig, noise, ref, args.splits, args.seed)]
+    payload = {"command": "python -m spectral_progressive.bench.oracle " + " ".join(argv),
+               "weights": args.weights or "shipped", "seeds": args.seeds, "steps": args.steps, "delta": args.delta,
+               "splits": list(args.splits), "plans": {k: p.summary() for k, p in plans.items()}, "rows": rows}
+    print(table(rows, COLUMNS))
+    write_json(os.path.join(args.out, "oracle.json"), payload)
+    with open(os.path.join(args.out, "oracle.md"), "w") as fh:
+        fh.write(_markdown(payload))
+
+
+if __name__ == "__main__":
+    main()
