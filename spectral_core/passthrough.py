@@ -6,33 +6,38 @@ initial noise.  Prop. 1 (seed 001 Eq. 9) gives each coefficient w its activation
 
     t_w = 1 / (1 + sqrt(delta / (P_w (1 + P_w - delta)))),     P_w = A w^-beta (w in cycles per image).
 
-App. B: at every step, each frequency with t > t_w is replaced by t E_w.  Here this is done as a denoiser
-wrapper (so every sampler and scheduler runs unchanged), with M = [t > t_w] the per-coefficient mask:
+App. B: at every step, each frequency with t > t_w is replaced by t E_w and the step is taken from there.
+Here this is a denoiser wrapper (every sampler and scheduler runs unchanged).  For a call at sigma (flow
+time t) let t' be the next time of the run's schedule below it, M = [t > t_w] and M' = [t' > t_w]:
 
 * the state the network sees:       X_in = (1 - M) X + M t E              (App. B's replacement);
-* the x_0 prediction it returns:    D_out = T^-1((1 - M) T(D))            (0 on the replaced band).
+* the x_0 prediction it returns:    D_out = T^-1((1 - M') T(D))           (0 where the band stays replaced).
 
-D_out = 0 on a band whose state is t E is the prediction of a pure-noise band, so the velocity there is
-(x_t - D)/t = E and a deterministic sampler's own state stays X = t E on that band, step after step (Euler
-and DDIM exactly; every solver that is exact for a constant x_0 prediction alike): the sampler's state is
-the App. B replaced state, without touching the sampler.  The only difference from replacing the state
-after each step is the step that crosses t_w: it moves the band with E instead of the network's velocity,
-whose distance to E is what Prop. 1 bounds (E|v* - E|^2 <= delta for t >= t_w).  Ancestral / SDE samplers
-inject their own noise into the state; the network still sees t E there.  Both corrections are added as
-differences (x + T^-1(M (t E - X)), D - T^-1(M T(D))), so with no band replaced the call is the plain call,
-bit for bit.  Frames convert through ``frames`` (x_t = x * scale(sigma)); transforms from ``transforms``.
+D_out = 0 on a band whose state is t E is the prediction of a pure-noise band: the velocity there is
+(x_t - D)/t = E, so a deterministic sampler's own state moves to t' E, exactly the replaced state of the
+next step (Euler/DDIM exactly, every solver that is exact for a constant x_0 prediction alike).  At the
+step that crosses t_w (t > t_w >= t') the network's own prediction on the replaced state is kept, so the
+band leaves t E with the model's velocity, as in App. B; with delta -> 0 (t_w -> 1) only the start t = 1,
+where the state already is E, is "replaced" and the run is the plain run.  Midpoint evaluations of
+multi-stage solvers (Heun, DPM-2, ...) use the next schedule time below their own sigma.  Ancestral / SDE
+samplers inject their own noise into the state; the network still sees t E there.  Both corrections are
+added as differences (x + T^-1(M (t E - X)), D - T^-1(M' T(D))), so with no band replaced the call is the
+plain call, bit for bit.  Frames convert through ``frames`` (x_t = x * scale(sigma)); transforms from
+``transforms``.  No host sync: t' and the masks are tensor operations.
 
 Closed form (exact Gaussian data x_0^(w) ~ N(0, P_w) and the Bayes denoiser).  The probability-flow ODE
 is linear per coefficient, x_t = sqrt(V_t) x_1 / sqrt(V_1) with V_t = (1 - t)^2 P + t^2.  A band released
-from passthrough at time t_r (state t_r E) and run plainly from a start t_s (state t_s E) ends at
+from passthrough at time t_r (state t_r E; on a grid, the last schedule time above t_w) against the plain
+run from the start t_s (state t_s E) ends at
 
     x_0(passthrough) / x_0(plain) = rho(t_r) / rho(t_s),      rho(t) = t / sqrt((1 - t)^2 P + t^2)
                                                                = 1 / sqrt(1 + SNR(t)).
 
 At t_r = t_w, SNR = delta / (1 + P - delta) (seed 001 Eq. 39), so rho^2 = (1 + P - delta) / (1 + P) and the
-relative change of every released coefficient is bounded by Prop. 1's tolerance:
+relative change of every released coefficient is bounded by Prop. 1's tolerance (on a grid t_r > t_w,
+and rho decreases as t falls, so the bound holds there too):
 
-    1 - rho(t_w) <= 1 - rho(t_w)^2 = delta / (1 + P_w) < delta.
+    1 - rho(t_r) <= 1 - rho(t_w) <= 1 - rho(t_w)^2 = delta / (1 + P_w) < delta.
 """
 from __future__ import annotations
 
@@ -70,11 +75,12 @@ class PassthroughDenoiser:
     """k-diffusion denoiser ``D(x, sigma, **kw)`` with App. B's passthrough (see the module docstring).
 
     denoiser: the model (x_0 prediction in its own frame); noise: the run's initial unit noise, shaped like
-    the latent; activation: (H, W) activation times t_w (``activation_times``); frame: "const" or "eps";
-    transform: a name in ``transforms.TRANSFORMS``.  No host sync: the mask is a tensor comparison.
+    the latent; activation: (H, W) activation times t_w (``activation_times``); sigmas: the run's schedule
+    (model sigmas, decreasing; gives each call its next time t'); frame: "const" or "eps"; transform: a name
+    in ``transforms.TRANSFORMS``.
     """
 
-    def __init__(self, denoiser: Denoiser, noise: torch.Tensor, activation: torch.Tensor, *,
+    def __init__(self, denoiser: Denoiser, noise: torch.Tensor, activation: torch.Tensor, sigmas: torch.Tensor, *,
                  frame: str = "const", transform: str = "dct") -> None:
         if not callable(denoiser):
             fail("denoiser", "a callable denoiser(x, sigma) -> x0 prediction", type(denoiser).__name__)
@@ -83,41 +89,48 @@ class PassthroughDenoiser:
         if not isinstance(activation, torch.Tensor) or tuple(activation.shape) != tuple(noise.shape[-2:]):
             fail("activation", f"an {tuple(noise.shape[-2:])} tensor of activation times (the latent's H, W)",
                  tuple(activation.shape) if isinstance(activation, torch.Tensor) else type(activation).__name__)
+        if not isinstance(sigmas, torch.Tensor) or sigmas.ndim != 1 or len(sigmas) < 2:
+            fail("sigmas", "the run's schedule, a 1-D tensor of at least 2 sigmas",
+                 tuple(sigmas.shape) if isinstance(sigmas, torch.Tensor) else type(sigmas).__name__)
         self.denoiser = denoiser
         self.noise = noise
         self.activation = activation
+        self.sigmas = sigmas
         self.frame = get_frame(frame)
         self.transform = transform
-        self._cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._cache: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
-    def _prepared(self, x: torch.Tensor, dt: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        """(T(eps), t_w) on x's device in the compute dtype, built once per device."""
+    def _prepared(self, x: torch.Tensor, dt: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(T(eps), t_w, schedule) on x's device in the compute dtype, built once per device."""
         key = (str(x.device), dt)
         if key not in self._cache:
             eps = self.noise.to(device=x.device, dtype=dt)
-            self._cache[key] = (transforms.forward(eps, self.transform), self.activation.to(device=x.device, dtype=dt))
+            self._cache[key] = (transforms.forward(eps, self.transform), self.activation.to(device=x.device, dtype=dt),
+                                self.sigmas.to(device=x.device, dtype=dt))
         return self._cache[key]
 
-    def mask(self, t: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        """M = [t > t_w], t shaped (B, 1, ..., 1)."""
-        return (t > act).to(act.dtype)
+    def next_time(self, sig: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+        """t' per sample: the flow time of the largest schedule sigma strictly below ``sig`` (0 if none)."""
+        below = torch.where(grid[None, :] < sig[:, None], grid[None, :], torch.zeros_like(grid[None, :]))
+        return self.frame.t_of_sigma(below.amax(dim=1).clamp_min(0.0))
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor, **kwargs: Any) -> torch.Tensor:
         if tuple(x.shape) != tuple(self.noise.shape):
             fail("x", f"a latent shaped like the run's noise {tuple(self.noise.shape)}", tuple(x.shape))
         dt = transforms.compute_dtype(x.dtype)
-        coef_eps, act = self._prepared(x, dt)
+        coef_eps, act, grid = self._prepared(x, dt)
         sig = torch.as_tensor(sigma, device=x.device).to(dt).reshape(-1)
         bshape = (-1,) + (1,) * (x.ndim - 1)
         t = self.frame.t_of_sigma(sig).reshape(bshape)
         scale = self.frame.scale_of_sigma(sig).reshape(bshape)
-        m = self.mask(t, act)
+        m_in = (t > act).to(dt)
+        m_out = (self.next_time(sig, grid).reshape(bshape) > act).to(dt)
         xc = x.to(dt)
         coef_x = transforms.forward(xc * scale, self.transform)
-        x_in = xc + transforms.inverse(m * (t * coef_eps - coef_x), self.transform) / scale
+        x_in = xc + transforms.inverse(m_in * (t * coef_eps - coef_x), self.transform) / scale
         d = self.denoiser(x_in.to(x.dtype), sigma, **kwargs)
         dc = d.to(dt)
-        return (dc - transforms.inverse(m * transforms.forward(dc, self.transform), self.transform)).to(d.dtype)
+        return (dc - transforms.inverse(m_out * transforms.forward(dc, self.transform), self.transform)).to(d.dtype)
 
 
 def passthrough_gain(t_release: float | torch.Tensor, power: torch.Tensor, t_start: float = 1.0) -> torch.Tensor:

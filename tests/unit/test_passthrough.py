@@ -19,6 +19,7 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 LAW = PowerLaw(203.62, 1.9155)
 SIZE = (32, 32)
 STEPS = 256
+G = torch.linspace(1.0, 0.0, 5)
 T0 = {"const": 1.0, "eps": 0.995}  # an EPS model's sigma_max is finite: t0 = sigma / (1 + sigma) < 1
 
 
@@ -35,7 +36,8 @@ def _setup(frame: str, shape=(3, 2), size=SIZE, seed=0):
 
 def _run(model, noise, sigmas, delta=None, frame="const", sampler=sample_euler, transform="dct", callback=None):
     den = model if delta is None else PassthroughDenoiser(
-        model, noise, activation_times(LAW, noise.shape[-2:], delta, transform), frame=frame, transform=transform)
+        model, noise, activation_times(LAW, noise.shape[-2:], delta, transform), sigmas, frame=frame,
+        transform=transform)
     return sampler(den, sigmas[0] * noise, sigmas, callback=callback)
 
 
@@ -63,10 +65,10 @@ def test_change_grows_monotonically_with_delta(sweep):
 
 
 def _release_times(t: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-    """Per coefficient the first grid time <= t_w: where the passthrough lets the band go."""
-    below = t[None, None, :] <= act[..., None]
-    idx = torch.argmax(below.to(torch.int64), dim=-1)
-    return t[idx]
+    """Per coefficient the last grid time above t_w (the start t_0 if none): App. B's step from t E there
+    uses the model."""
+    above = torch.where(t[None, None, :] > act[..., None], t[None, None, :], torch.full_like(t, 2.0)[None, None, :])
+    return above.amin(dim=-1).clamp_max(float(t[0]))
 
 
 def _ratio(run: torch.Tensor, plain: torch.Tensor) -> torch.Tensor:
@@ -78,12 +80,12 @@ def _ratio(run: torch.Tensor, plain: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("delta", [1e-3, 1e-2, 0.05, 0.1, 0.3])
 def test_per_coefficient_change_matches_the_closed_form_and_prop1_bound(sweep, delta):
     """x_0(pt)/x_0(plain) = rho(t_r)/rho(t_0) (t_r the grid release time), and the relative change of a band
-    released at its activation time is at most delta / (1 + P_w) < delta (Prop. 1, App. B)."""
+    released at its activation time is at most delta / (1 + P_w) < delta (Prop. 1, App. B) on any grid."""
     frame, model, _, t, plain, runs = sweep
     act = activation_times(LAW, SIZE, delta)
     ratio = _ratio(runs[delta], plain)
     pred = passthrough_gain(_release_times(t, act), model.power, T0[frame])
-    assert float((ratio - pred).abs().max()) < 0.01  # Euler's own discretisation error at 256 steps
+    assert float((ratio - pred).abs().max()) < 3e-3  # Euler's own discretisation error at 256 steps
     replaced = act < T0[frame]
     assert int(replaced.sum()) > 0.8 * replaced.numel()
     change = (1.0 - ratio)[replaced]
@@ -118,7 +120,7 @@ def test_the_state_holds_t_times_the_noise_on_inactive_bands(frame, sampler):
         return model(x, sigma, **kw)
 
     states = []
-    den = PassthroughDenoiser(recorder, noise, act, frame=frame)
+    den = PassthroughDenoiser(recorder, noise, act, sig, frame=frame)
     sampler(den, sig[0] * noise, sig, callback=lambda d: states.append((d["x"].clone(), d["sigma"])))
     scale = (lambda s: 1 / (1 + s)) if frame == "eps" else (lambda s: 1.0)
     checked = 0
@@ -136,7 +138,8 @@ def test_the_state_holds_t_times_the_noise_on_inactive_bands(frame, sampler):
 
 def test_no_band_replaced_is_the_plain_call_bit_for_bit():
     model, noise = _setup("const", shape=(2, 3), size=(12, 20))
-    den = PassthroughDenoiser(model, noise, activation_times(LAW, (12, 20), 0.01), frame="const")
+    grid = torch.linspace(1.0, 0.0, 11, dtype=torch.float64)
+    den = PassthroughDenoiser(model, noise, activation_times(LAW, (12, 20), 0.01), grid, frame="const")
     x = torch.randn_like(noise)
     sigma = torch.full((2,), 0.01, dtype=torch.float64)  # below every activation time
     assert torch.equal(den(x, sigma), model(x, sigma))
@@ -147,12 +150,12 @@ def test_no_band_replaced_is_the_plain_call_bit_for_bit():
 @pytest.mark.parametrize("transform", ["dct", "dwt", "fft"])
 def test_every_transform_and_video_latents(transform):
     """(B, C, T, H, W): frames untouched; the output stays real and finite; delta -> 0 is plain."""
-    model = GaussianSpectrumModel.power_law(LAW, (16, 16), "dct", "const")
-    noise = torch.randn(2, 2, 3, 16, 16, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    model = GaussianSpectrumModel.power_law(LAW, (32, 32), "dct", "const")
+    noise = torch.randn(2, 2, 3, 32, 32, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     t, sig = _grid("const", 10)
     plain = sample_euler(model, noise, sig)
     tiny = _run(model, noise, sig, 1e-9, transform=transform)
-    big = _run(model, noise, sig, 0.2, transform=transform)
+    big = _run(model, noise, sig, 0.3, transform=transform)
     assert big.shape == noise.shape and not big.is_complex() and bool(torch.isfinite(big).all())
     assert relative_change(tiny, plain) < 1e-12 < relative_change(big, plain)
 
@@ -169,7 +172,8 @@ def test_activation_times_are_prop1():
 def test_tolerated_delta():
     assert tolerated_delta([0.001, 0.01, 0.05, 0.1], [0.01, 0.03, 0.2, 0.5], 0.05) == 0.01
     assert tolerated_delta([0.1, 0.001, 0.01], [0.5, 0.01, 0.03], 0.05) == 0.01  # order of the sweep is free
-    assert tolerated_delta([0.001, 0.01, 0.05], [0.01, 0.2, 0.02], 0.05) == 0.001  # non-monotone: stop at the first miss
+    # non-monotone: stop at the first miss
+    assert tolerated_delta([0.001, 0.01, 0.05], [0.01, 0.2, 0.02], 0.05) == 0.001
     assert tolerated_delta([0.001], [0.2], 0.05) is None
     assert tolerated_delta([0.001, 0.01], [0.0, float("nan")], 0.05) == 0.001
 
@@ -179,15 +183,16 @@ def test_tolerated_delta():
     (lambda: activation_times(LAW, (8, 0), 0.01), "size"),
     (lambda: activation_times(torch.ones(4, 4), (8, 8), 0.01), "spectrum"),
     (lambda: activation_times("flux", (8, 8), 0.01), "spectrum"),
-    (lambda: PassthroughDenoiser(None, torch.zeros(1, 1, 4, 4), torch.zeros(4, 4)), "denoiser"),
-    (lambda: PassthroughDenoiser(lambda x, s: x, torch.zeros(1, 4, 4), torch.zeros(4, 4)), "noise"),
-    (lambda: PassthroughDenoiser(lambda x, s: x, torch.zeros(1, 1, 4, 4), torch.zeros(4, 5)), "activation"),
-    (lambda: PassthroughDenoiser(lambda x, s: x, torch.zeros(1, 1, 4, 4), torch.zeros(4, 4), frame="vp"),
+    (lambda: PassthroughDenoiser(None, torch.zeros(1, 1, 4, 4), torch.zeros(4, 4), G), "denoiser"),
+    (lambda: PassthroughDenoiser(lambda x, s: x, torch.zeros(1, 4, 4), torch.zeros(4, 4), G), "noise"),
+    (lambda: PassthroughDenoiser(lambda x, s: x, torch.zeros(1, 1, 4, 4), torch.zeros(4, 5), G), "activation"),
+    (lambda: PassthroughDenoiser(lambda x, s: x, torch.zeros(1, 1, 4, 4), torch.zeros(4, 4), G, frame="vp"),
      "frame"),
-    (lambda: PassthroughDenoiser(lambda x, s: x, torch.zeros(1, 1, 4, 4), torch.zeros(4, 4), transform="dst"),
+    (lambda: PassthroughDenoiser(lambda x, s: x, torch.zeros(1, 1, 4, 4), torch.zeros(4, 4), G, transform="dst"),
      "transform"),
-    (lambda: PassthroughDenoiser(lambda x, s: x, torch.zeros(1, 1, 4, 4), torch.zeros(4, 4))(
+    (lambda: PassthroughDenoiser(lambda x, s: x, torch.zeros(1, 1, 4, 4), torch.zeros(4, 4), G)(
         torch.zeros(2, 1, 4, 4), torch.ones(2)), "x"),
+    (lambda: PassthroughDenoiser(lambda x, s: x, torch.zeros(1, 1, 4, 4), torch.zeros(4, 4), G[:1]), "sigmas"),
     (lambda: tolerated_delta([0.01, 0.1], [0.1], 0.05), "changes"),
     (lambda: tolerated_delta([0.01], [0.1], math.nan), "tolerance"),
     (lambda: relative_change(torch.zeros(2), torch.zeros(3)), "x"),
