@@ -133,16 +133,25 @@ class FlowUNet(nn.Module):
 
 class EmbeddedDenoiser(nn.Module):
     """k-diffusion denoiser of a CONST-frame (flow) model: ``forward(x, sigma)`` with sigma = t
-    returns the x0 prediction x - sigma * v(x, sigma)."""
+    returns the x0 prediction x - sigma * v(x, sigma).
 
-    def __init__(self, net: FlowUNet | None = None) -> None:
+    ``forcing`` (a ``spectral_core.forcing.SpectralForcing``, seed 004): the network sees the
+    low-passed input F_t(x) and the skip term keeps x, D(x, t) = x - t v(F_t(x), t), exactly as a
+    model trained with ``train.py --spectral-forcing`` was trained (``load_default_model`` sets it
+    from the weights' metadata)."""
+
+    def __init__(self, net: FlowUNet | None = None, forcing=None) -> None:
         super().__init__()
         self.net = net if net is not None else FlowUNet(**DEFAULT_CONFIG)
+        self.forcing = forcing
 
     def velocity(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        """Raw network output v = eps - x0 at flow time sigma, in x's dtype."""
+        """Raw network output v = eps - x0 at flow time sigma (on the forced input with ``forcing``),
+        in x's dtype."""
         p = next(self.net.parameters())
         sig = self._batch_sigma(x, sigma)
+        if self.forcing is not None:
+            x = self.forcing(x, sig.to(x.dtype))
         v = self.net(x.to(device=p.device, dtype=p.dtype), sig.to(device=p.device, dtype=p.dtype))
         return v.to(device=x.device, dtype=x.dtype)
 
@@ -171,17 +180,34 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+FORCING_METADATA_KEY = "spectral_forcing"  # safetensors metadata of weights trained with --spectral-forcing
+
+
+def forcing_of(path: str | Path):
+    """The ``SpectralForcing`` a weights file was trained with (its metadata, written by ``train.py
+    --spectral-forcing``), or None."""
+    import json
+
+    from safetensors import safe_open
+
+    from ..spectral_core.forcing import SpectralForcing
+    with safe_open(str(path), framework="pt") as f:
+        rec = (f.metadata() or {}).get(FORCING_METADATA_KEY)
+    return None if rec in (None, "", "null") else SpectralForcing.from_dict(json.loads(rec))
+
+
 def load_default_model(device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
                        path: str | Path | None = None) -> EmbeddedDenoiser:
     """Build the default EmbeddedDenoiser and load its shipped weights (embedded/weights.safetensors,
-    the EMA weights written by ``train.py``), in eval mode on ``device`` / ``dtype``."""
+    the EMA weights written by ``train.py``), in eval mode on ``device`` / ``dtype``. Weights trained
+    with spectral forcing carry it in their metadata and get it applied at inference (``forcing_of``)."""
     from safetensors.torch import load_file
 
     p = Path(path) if path is not None else WEIGHTS_PATH
     if not p.is_file():
         raise FileNotFoundError(f"embedded model weights not found at {p}; train them with "
                                 "`python -m spectral_progressive.embedded.train --out <dir>`")
-    model = EmbeddedDenoiser()
+    model = EmbeddedDenoiser(forcing=forcing_of(p))
     state = load_file(str(p))
     model.net.load_state_dict({k: v.to(torch.float32) for k, v in state.items()})
     model.requires_grad_(False)

@@ -2,7 +2,9 @@
 
     python -m spectral_progressive.embedded.train --out <dir> --minutes M --seed 0 [--threads 1]
         [--data dead_leaves|photos] [--res-probs 0.5,0.3,0.2] [--tail-fraction 0.2]
-        [--time-shift resolution|none]
+        [--time-shift resolution|none] [--spectral-forcing [--forcing-law A,BETA]]
+        [--loss-weighting none|spectral [--weight-alpha -1] [--weight-transform dct|dwt]]
+        [--schedule-steps N]
 
 Objective: x_t = (1 - t) x0 + t eps, the network predicts v = eps - x0, loss = MSE(v_pred, v).
 
@@ -44,6 +46,22 @@ the tail is exactly ``--tail-fraction`` at every resolution, and
 Adam, linear warm-up then a cosine decay over the time budget, an exponential moving average (EMA)
 of the weights. The run stops before the budget is spent and writes to ``--out``:
 
+Options (off by default; module ``spectral_core.forcing`` / ``spectral_core.loss_weighting``):
+
+- ``--spectral-forcing`` (seed 004): the network sees F_t(x_t), the DCT low-pass that keeps the
+  coefficients above the data-to-noise contour (1 - t)^2 A w^-beta >= t^2, in training and at
+  inference. The law is ``--forcing-law A,BETA`` or the data spectrum of embedded/spectrum.json,
+  measured on 64 x 64 (the reference grid: a 32 x 32 or 16 x 16 batch holds the contraction and
+  gets A hw / 4096, so its contour at its own time is the full grid's at the aligned time). It is
+  recorded in the log's config and in the weights' metadata, so ``load_default_model`` applies it.
+- ``--loss-weighting spectral`` (seed 003 Eq. 11): the velocity error is weighted per dyadic
+  DCT/Haar band by the batch's clean spectral magnitude |X|_band^alpha (``--weight-alpha``, < 0),
+  weights normalised to mean 1 over the coefficients (a white error costs the plain MSE, so the
+  learning rate means the same); it replaces the plain MSE.
+- ``--schedule-steps N``: a budget in optimizer steps instead of wall time: the cosine decay runs
+  over N steps and training stops after N (``--minutes`` stays a cap). Runs that must compare at
+  the same budget on a shared machine use it: their steps and learning rates are then identical.
+
 - weights.safetensors  the EMA weights (what ``model.load_default_model`` loads)
 - train_log.json       config (with the exact command line), seed, versions, steps, wall time,
                        downsampled loss curve, final losses per resolution, held-out evaluation
@@ -64,8 +82,11 @@ from pathlib import Path
 
 import torch
 
+from ..spectral_core.forcing import SpectralForcing
+from ..spectral_core.loss_weighting import WEIGHTED_TRANSFORMS, SpectralLossWeighting
+from ..spectral_core.spectra import PowerLaw
 from . import data, dead_leaves
-from .model import DEFAULT_CONFIG, FlowUNet, count_parameters
+from .model import DEFAULT_CONFIG, FORCING_METADATA_KEY, IMAGE_SIZE, FlowUNet, count_parameters
 
 LOGIT_NORMAL_MEAN = 0.0
 LOGIT_NORMAL_STD = 1.0
@@ -79,6 +100,19 @@ TIME_SHIFTS = ("resolution", "none")
 CURVE_POINTS = 200
 GRAD_CLIP = 1.0  # max global gradient norm
 SAVE_RESERVE_S = 10.0  # seconds kept free at the end for the final evaluation and writing
+LOSS_WEIGHTINGS = ("none", "spectral")
+SPECTRUM_JSON = Path(__file__).resolve().parent / "spectrum.json"  # the data spectrum on 64 x 64
+
+
+def data_spectrum() -> PowerLaw:
+    """The embedded data's power law (embedded/spectrum.json, measured on 64 x 64 crops)."""
+    rec = json.loads(SPECTRUM_JSON.read_text())
+    return PowerLaw(float(rec["A"]), float(rec["beta"]))
+
+
+def make_forcing(law: PowerLaw | None = None) -> SpectralForcing:
+    """The trainer's forcing: DCT, ``law`` (default ``data_spectrum()``) on the 64 x 64 reference grid."""
+    return SpectralForcing(law if law is not None else data_spectrum(), "dct", (IMAGE_SIZE, IMAGE_SIZE))
 
 
 def _positive_float(text: str) -> float:
@@ -111,6 +145,26 @@ def _nonnegative_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
     if v < 0:
         raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return v
+
+
+def _law(text: str) -> PowerLaw:
+    """argparse type: 'A,BETA' with A > 0 and BETA >= 0."""
+    try:
+        a, b = (float(v) for v in text.split(","))
+        return PowerLaw(a, b)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'A,BETA' with A > 0 and BETA >= 0, got {text!r}") from None
+
+
+def _alpha(text: str) -> float:
+    """argparse type: a finite number < 0."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(v) or v >= 0:
+        raise argparse.ArgumentTypeError(f"must be a negative number (seed 003: alpha < 0), got {text}")
     return v
 
 
@@ -157,6 +211,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"fraction of flow times drawn uniformly in [{TAIL_START}, 1], in [0, 1)")
     p.add_argument("--time-shift", choices=TIME_SHIFTS, default="resolution",
                    help="shift the bulk time draw by the contraction factor g: t = g u / (1 + (g-1) u)")
+    p.add_argument("--spectral-forcing", action="store_true",
+                   help="seed 004: the network sees the DCT low-pass of x_t that keeps what lies above the "
+                        "data-to-noise contour (1-t)^2 A w^-beta >= t^2; recorded so inference applies it too")
+    p.add_argument("--forcing-law", type=_law, default=None,
+                   help="A,BETA of the forcing contour on 64x64 (default: embedded/spectrum.json)")
+    p.add_argument("--loss-weighting", choices=LOSS_WEIGHTINGS, default="none",
+                   help="spectral: weight the velocity error per DCT/Haar band by |X|^alpha of the clean batch "
+                        "(seed 003 Eq. 11), weights mean 1")
+    p.add_argument("--weight-alpha", type=_alpha, default=None,
+                   help="alpha < 0 of --loss-weighting spectral (default -1, seed 003's value)")
+    p.add_argument("--weight-transform", choices=WEIGHTED_TRANSFORMS, default=None,
+                   help="bands of --loss-weighting spectral: dyadic DCT blocks or Haar subbands (default dct)")
+    p.add_argument("--schedule-steps", type=_positive_int, default=None,
+                   help="budget in optimizer steps: the cosine decay runs over N steps and training stops after "
+                        "N (--minutes stays a cap); for comparisons at the same budget on a shared machine")
     return p
 
 
@@ -227,22 +296,29 @@ def multires_batch(stream, batch_size: int, generator: torch.Generator, probs: t
     return x0, factor
 
 
-def flow_loss(net: FlowUNet, x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """MSE between the predicted and the true velocity eps - x0 at x_t = (1 - t) x0 + t eps."""
+def flow_loss(net: FlowUNet, x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor,
+              forcing: SpectralForcing | None = None, weighting: SpectralLossWeighting | None = None) -> torch.Tensor:
+    """MSE between the predicted and the true velocity eps - x0 at x_t = (1 - t) x0 + t eps; with
+    ``forcing`` the network sees F_t(x_t), with ``weighting`` the error is band-weighted (docstring)."""
     tt = t.reshape(-1, 1, 1, 1)
     xt = (1 - tt) * x0 + tt * eps
-    return torch.mean((net(xt, t) - (eps - x0)) ** 2)
+    pred = net(xt if forcing is None else forcing(xt, t), t)
+    if weighting is not None:
+        return weighting.loss(pred, eps - x0, x0).mean()
+    return torch.mean((pred - (eps - x0)) ** 2)
 
 
 @torch.no_grad()
 def evaluate(net: FlowUNet, crops: torch.Tensor, seed: int,
-             times: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)) -> dict[str, float]:
-    """Velocity MSE of ``net`` on ``crops`` at fixed times with seeded noise, per time and mean."""
+             times: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9),
+             forcing: SpectralForcing | None = None) -> dict[str, float]:
+    """Velocity MSE of ``net`` (on the forced input with ``forcing``) on ``crops`` at fixed times with
+    seeded noise, per time and mean (always the plain MSE, whatever the training weighting)."""
     g = torch.Generator().manual_seed(seed)
     out: dict[str, float] = {}
     for t in times:
         eps = torch.randn(crops.shape, generator=g)
-        out[f"t={t:g}"] = float(flow_loss(net, crops, eps, torch.full((crops.shape[0],), t)))
+        out[f"t={t:g}"] = float(flow_loss(net, crops, eps, torch.full((crops.shape[0],), t), forcing))
     out["mean"] = sum(out.values()) / len(times)
     return out
 
@@ -315,6 +391,8 @@ def save_outputs(out: Path, ema: FlowUNet, log: dict) -> None:
 
     state = {k: v.detach().to(torch.float32).contiguous() for k, v in ema.state_dict().items()}
     meta = {"format": "pt", "config": json.dumps(log["config"]["model"]), "steps": str(log["steps"])}
+    if log["config"].get("spectral_forcing"):
+        meta[FORCING_METADATA_KEY] = json.dumps(log["config"]["spectral_forcing"])
     _atomic_write(out / "weights.safetensors", lambda p: save_file(state, str(p), metadata=meta))
     _atomic_write(out / "train_log.json", lambda p: p.write_text(json.dumps(log, indent=2) + "\n"))
     title = f"embedded flow model: velocity MSE per step (log scale), {log['steps']} steps, " \
@@ -335,12 +413,14 @@ def train(out: Path, minutes: float, seed: int, threads: int, batch_size: int = 
           init: str | None = None, multires: float = 0.0, data_source: str = "dead_leaves",
           res_probs: tuple[float, float, float] | None = None, tail: float = TAIL_FRACTION,
           time_shift: str = "resolution", argv: list[str] | None = None,
-          max_steps: int | None = None, eval_images: int = 32) -> dict:
+          max_steps: int | None = None, eval_images: int = 32, forcing: SpectralForcing | None = None,
+          weighting: SpectralLossWeighting | None = None, schedule_steps: int | None = None) -> dict:
     """Train within ``minutes`` of wall time (and at most ``max_steps`` steps) and write the outputs
     into ``out``; returns the log. ``init``: weights to start from; ``res_probs``: probabilities of
     64/32/16 batches (None: from ``multires`` if > 0, else DEFAULT_RES_PROBS); ``tail``, ``time_shift``:
     the time distribution (module docstring); ``argv``: the command line, recorded in the log;
-    ``eval_images``: held-out images of the final evaluation (0 skips it)."""
+    ``eval_images``: held-out images of the final evaluation (0 skips it); ``forcing``, ``weighting``,
+    ``schedule_steps``: the options of the module docstring (None: off)."""
     if data_source not in DATA_SOURCES:
         raise ValueError(f"data_source must be one of {DATA_SOURCES}, got {data_source!r}")
     if time_shift not in TIME_SHIFTS:
@@ -389,7 +469,12 @@ def train(out: Path, minutes: float, seed: int, threads: int, batch_size: int = 
         "low_res_x0": "spectral_core.expansion.contract(x0, size, t=0): DCT low band / g (pixel values preserved)",
         "minutes": minutes, "threads": threads, "init": None if init is None else Path(init).name,
         "multires": multires,
+        "spectral_forcing": None if forcing is None else forcing.to_dict(),
+        "loss_weighting": None if weighting is None else weighting.to_dict(),
+        "schedule_steps": schedule_steps,
     }
+    if schedule_steps is not None:
+        config["lr_schedule"] = f"linear warm-up, cosine decay to 0.1x over {schedule_steps} steps"
     if data_source == "photos":  # keys of the earlier logs
         config["train_images"] = data_config["train_images"]
         config["heldout_images"] = data_config["heldout_images"]
@@ -424,9 +509,11 @@ def train(out: Path, minutes: float, seed: int, threads: int, batch_size: int = 
             break
         if max_steps is not None and len(losses) >= max_steps:
             break
+        if schedule_steps is not None and len(losses) >= schedule_steps:
+            break
         t0 = time.monotonic()
         step = len(losses)
-        frac = min(elapsed / budget, 1.0)
+        frac = min(elapsed / budget if schedule_steps is None else step / schedule_steps, 1.0)
         cur_lr = lr * min(1.0, (step + 1) / max(warmup, 1)) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
         for group in opt.param_groups:
             group["lr"] = cur_lr
@@ -435,7 +522,7 @@ def train(out: Path, minutes: float, seed: int, threads: int, batch_size: int = 
         eps = torch.randn(x0.shape, generator=g)
         t = sample_times(batch_size, g, shift=float(factor) if time_shift == "resolution" else 1.0, tail=tail)
         with torch.enable_grad():  # robust to a caller that turned autograd off globally
-            loss = flow_loss(net, x0, eps, t)
+            loss = flow_loss(net, x0, eps, t, forcing, weighting)
             opt.zero_grad(set_to_none=True)
             loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), GRAD_CLIP)
@@ -462,12 +549,14 @@ def train(out: Path, minutes: float, seed: int, threads: int, batch_size: int = 
             held = dead_leaves.heldout_batch(eval_images, seed)
             log["eval_velocity_mse"] = {
                 f"heldout_dead_leaves_{64 // f}x{64 // f}": evaluate(ema, held if f == 1 else contract_batch(held, f),
-                                                                      seed + 2000)
+                                                                      seed + 2000, forcing=forcing)
                 for f in RES_FACTORS}
         else:
             log["eval_velocity_mse"] = {
-                "train_crops": evaluate(ema, data.training_crops(eval_images, seed + 1000), seed + 2000),
-                "heldout_crops": evaluate(ema, data.heldout_crops(eval_images, seed + 1000), seed + 2000),
+                "train_crops": evaluate(ema, data.training_crops(eval_images, seed + 1000), seed + 2000,
+                                        forcing=forcing),
+                "heldout_crops": evaluate(ema, data.heldout_crops(eval_images, seed + 1000), seed + 2000,
+                                          forcing=forcing),
             }
     log["wall_time_s"] = round(time.monotonic() - start, 2)
     save_outputs(out, ema, log)
@@ -487,11 +576,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--multires must be in [0, 1], got {args.multires}")
     if args.init is not None and not Path(args.init).is_file():
         parser.error(f"--init {args.init!r} is not a file")
+    if args.forcing_law is not None and not args.spectral_forcing:
+        parser.error("--forcing-law only applies with --spectral-forcing")
+    weighted = args.loss_weighting == "spectral"
+    if not weighted and (args.weight_alpha is not None or args.weight_transform is not None):
+        parser.error("--weight-alpha / --weight-transform only apply with --loss-weighting spectral")
     log = train(out, args.minutes, args.seed, args.threads, args.batch_size, args.lr, args.warmup, args.ema,
                 init=args.init, multires=args.multires, data_source=args.data, res_probs=args.res_probs,
                 tail=args.tail_fraction, time_shift=args.time_shift,
                 argv=list(sys.argv[1:] if argv is None else argv), max_steps=args.max_steps,
-                eval_images=args.eval_images)
+                eval_images=args.eval_images,
+                forcing=make_forcing(args.forcing_law) if args.spectral_forcing else None,
+                weighting=SpectralLossWeighting(-1.0 if args.weight_alpha is None else args.weight_alpha,
+                                                args.weight_transform or "dct") if weighted else None,
+                schedule_steps=args.schedule_steps)
     print(f"done: {log['steps']} steps in {log['wall_time_s']:.1f}s, final loss (last 100 steps) "
           f"{log['final_loss_last100']:.4f}; wrote {out / 'weights.safetensors'}", flush=True)
     return 0

@@ -4,6 +4,7 @@
         [--rank 4] [--samples 64] [--delta 0.01] [--stages 2|3] [--variant paper|own-noise]
         [--threads 1] [--seed 0] [--lr 1e-4] [--batch-size 8] [--times paper|operating]
         [--heldout 16] [--samples-cache FILE] [--save-merged]
+        [--spectral-forcing] [--loss-weighting none|spectral [--weight-alpha -1] [--weight-transform dct|dwt]]
 
 1. Loads the embedded FlowUNet (``--weights``, default the shipped weights) and plans the stages exactly
    as the demo and the benchmarks do (64 x 64, spatial multiple 4, the spectrum of embedded/spectrum.json,
@@ -20,6 +21,13 @@
    weights_finetuned.safetensors (full fine-tune), train_log.json beside it, and with ``--save-merged``
    merged_weights.safetensors (the adapter folded in; ``embedded.model.load_default_model(path=...)``
    and the benchmarks' ``--weights`` load it).
+
+Options (off by default): ``--spectral-forcing`` fine-tunes with the seed 004 low-pass on the stage
+inputs (the embedded data spectrum on 64 x 64, ``embedded.train.make_forcing``; recorded in the log and
+in the merged weights' metadata, so ``load_default_model`` applies it); weights that were trained with
+forcing keep theirs whatever the flag. ``--loss-weighting spectral`` weights Eq. 14's error per DCT/Haar
+band by |X|^alpha of the clean stage data (seed 003 Eq. 11, weights mean 1). The samples are generated
+and the "before" gap measured as the base weights run (with their own forcing, if any).
 """
 from __future__ import annotations
 
@@ -34,8 +42,9 @@ from pathlib import Path
 
 import torch
 
-from ..embedded.model import CHANNELS, IMAGE_SIZE, SPATIAL_MULTIPLE, WEIGHTS_PATH
-from ..embedded.train import _atomic_write, _check_out_dir
+from ..embedded.model import CHANNELS, FORCING_METADATA_KEY, IMAGE_SIZE, SPATIAL_MULTIPLE, WEIGHTS_PATH
+from ..embedded.train import LOSS_WEIGHTINGS, _alpha, _atomic_write, _check_out_dir, make_forcing
+from ..spectral_core.loss_weighting import WEIGHTED_TRANSFORMS, SpectralLossWeighting
 from .loop import TIMES, VARIANTS, euler_sigmas, finetune, generate_samples, progressive_gap
 
 PROG = "python -m spectral_progressive.finetune"
@@ -96,6 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "samples (0 skips it)")
     p.add_argument("--threads", type=_pos_int, default=1, help="torch CPU threads (>= 1)")
     p.add_argument("--seed", type=_nonneg_int, default=0, help="seed of the samples, the noise and the LoRA init")
+    p.add_argument("--spectral-forcing", action="store_true",
+                   help="seed 004: the network sees the DCT low-pass of its input above the data-to-noise contour "
+                        "(embedded/spectrum.json); recorded so inference applies it")
+    p.add_argument("--loss-weighting", choices=LOSS_WEIGHTINGS, default="none",
+                   help="spectral: weight Eq. 14's error per DCT/Haar band by |X|^alpha of the clean stage data "
+                        "(seed 003 Eq. 11), weights mean 1")
+    p.add_argument("--weight-alpha", type=_alpha, default=None,
+                   help="alpha < 0 of --loss-weighting spectral (default -1)")
+    p.add_argument("--weight-transform", choices=WEIGHTED_TRANSFORMS, default=None,
+                   help="bands of --loss-weighting spectral (default dct)")
     p.add_argument("--save-merged", action="store_true",
                    help="also write merged_weights.safetensors (LoRA folded into the weights; a full fine-tune "
                         "writes loadable weights anyway)")
@@ -133,6 +152,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--alpha only applies to LoRA (--rank >= 1)")
     if args.samples_cache is not None and Path(args.samples_cache).exists() and not Path(args.samples_cache).is_file():
         parser.error(f"--samples-cache {args.samples_cache!r} is not a file")
+    weighted = args.loss_weighting == "spectral"
+    if not weighted and (args.weight_alpha is not None or args.weight_transform is not None):
+        parser.error("--weight-alpha / --weight-transform only apply with --loss-weighting spectral")
+    weighting = SpectralLossWeighting(-1.0 if args.weight_alpha is None else args.weight_alpha,
+                                      args.weight_transform or "dct") if weighted else None
     torch.set_num_threads(args.threads)
     from ..embedded.model import load_default_model
     try:
@@ -153,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--delta {args.delta} leaves a single stage: nothing to fine-tune for")
     print(plan.summary(), flush=True)
     net = denoiser.net
+    base_forcing = denoiser.forcing  # what the base weights were trained with (their metadata)
+    forcing = base_forcing if base_forcing is not None else (make_forcing() if args.spectral_forcing else None)
 
     start = time.monotonic()
     want = {"weights_sha256": _sha256(weights), "seed": str(args.seed), "sample_steps": str(args.sample_steps)}
@@ -164,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generating {total} samples ({args.samples} training + {args.heldout} held-out; "
               f"{args.sample_steps}-step Euler, full size)...", flush=True)
         pairs = generate_samples(net, total, (CHANNELS, IMAGE_SIZE, IMAGE_SIZE), steps=args.sample_steps,
-                                 seed=args.seed, progress=lambda k, n: print(f"  {k}/{n}", flush=True))
+                                 seed=args.seed, progress=lambda k, n: print(f"  {k}/{n}", flush=True),
+                                 forcing=base_forcing)
         if cache is not None:
             from safetensors.torch import save_file
             meta = {**want, "n": str(total), "format": "spectral_progressive.finetune.samples/1"}
@@ -176,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     held = (pairs[0][args.samples:], pairs[1][args.samples:]) if args.heldout else None
     gap_before = None
     if held is not None:
-        gap_before = progressive_gap(net, held[0], held[1], plan)
+        gap_before = progressive_gap(net, held[0], held[1], plan, forcing=base_forcing)
         print(f"held-out same-seed gap of progressive sampling (MSE to the full-size samples): {gap_before:.5f}",
               flush=True)
 
@@ -184,9 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)  # LoRA A initialisation
     result = finetune(net, x0, plan, steps=args.steps, minutes=args.minutes, lr=args.lr, rank=rank, alpha=args.alpha,
                       batch_size=args.batch_size, variant=args.variant, noises=noise, seed=args.seed,
-                      times=args.times, eval_samples=0 if held is None else args.heldout, eval_set=held)
+                      times=args.times, eval_samples=0 if held is None else args.heldout, eval_set=held,
+                      forcing=forcing, weighting=weighting)
     if held is not None:
-        gap_after = progressive_gap(result.model, held[0], held[1], plan)
+        gap_after = progressive_gap(result.model, held[0], held[1], plan, forcing=forcing)
         result.log["eval"]["progressive_gap_mse"] = {"before": gap_before, "after": gap_after,
                                                       "what": "MSE between sample_progressive (Euler, this plan) "
                                                               "and the full-size samples from the same seeds"}
@@ -194,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"method": "seed 001 Sec. 4.3", "variant": args.variant, "times": args.times,
             "stages": json.dumps([list(s.size) for s in plan.stages]),
             "switch_times": json.dumps([s.switch_time for s in plan.stages[:-1]]), "steps": str(result.log["steps"])}
+    if forcing is not None:
+        meta[FORCING_METADATA_KEY] = forcing.to_json()
     name = "adapter.safetensors" if rank is not None else "weights_finetuned.safetensors"
     _atomic_write(out / name, lambda p: result.save(str(p), meta))
     files = [name]

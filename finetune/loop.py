@@ -22,7 +22,13 @@ Options beyond the paper (off by default):
   from), not fresh noise, so the fine-tuned path from a seed keeps that seed's composition;
 * ``times="operating"``: after the stage assignment, t is mapped affinely from (t_i, t_{i-1}] onto the
   stage's whole operating interval (t_i, t~_{i-1}] (the paper's rule never trains the model on
-  (t_{i-1}, t~_{i-1}], where inference queries it at the start of stage i).
+  (t_{i-1}, t~_{i-1}], where inference queries it at the start of stage i);
+* ``forcing`` (seed 004, ``spectral_core.forcing.SpectralForcing``): the network sees F_t(x_t^{s_i}) at
+  the stage's own time, with the law on the full grid (``reference_size``), so every stage's contour is
+  the full grid's at the aligned time; the skip term of the denoiser keeps x (``EmbeddedDenoiser``);
+* ``weighting`` (seed 003 Eq. 11, ``spectral_core.loss_weighting.SpectralLossWeighting``): the per-sample
+  error of Eq. 14 weighted per DCT/Haar band by |X|^alpha of the clean stage data x0^{s_i}, weights
+  mean 1 over the coefficients (the learning rate keeps its meaning).
 """
 from __future__ import annotations
 
@@ -34,8 +40,10 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn as nn
 
+from ..spectral_core.forcing import SpectralForcing
+from ..spectral_core.loss_weighting import SpectralLossWeighting
 from ..spectral_core.samplers import sample_euler
-from ..spectral_core.stage_targets import StageSchedule, as_schedule, stage_pair
+from ..spectral_core.stage_targets import StageSchedule, as_schedule, clean_at_stage, stage_pair
 from . import lora
 
 VARIANTS = ("paper", "own-noise")
@@ -51,11 +59,12 @@ def euler_sigmas(steps: int, dtype: torch.dtype = torch.float32) -> torch.Tensor
 
 @torch.no_grad()
 def generate_samples(net: nn.Module, n: int, shape: Sequence[int], *, steps: int = 50, seed: int = 0,
-                     batch_size: int = 16, progress: Callable[[int, int], None] | None = None
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+                     batch_size: int = 16, progress: Callable[[int, int], None] | None = None,
+                     forcing: SpectralForcing | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` samples of the velocity model ``net`` at full size ``shape`` = (C, H, W) by ``steps``-step
     Euler from seeded unit noise (App. D.2); returns (x0, noise), both (n, C, H, W) float32 on the CPU.
-    Sample k's noise depends only on (seed, k): a larger n extends a smaller one."""
+    Sample k's noise depends only on (seed, k): a larger n extends a smaller one. ``forcing``: the
+    forcing the model was trained with (applied to its input, ``EmbeddedDenoiser``)."""
     from ..embedded.model import EmbeddedDenoiser
 
     if not isinstance(n, int) or n < 1:
@@ -65,7 +74,7 @@ def generate_samples(net: nn.Module, n: int, shape: Sequence[int], *, steps: int
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps: expected an integer >= 1, got {steps!r}")
     p = next(net.parameters())
-    denoiser = EmbeddedDenoiser(net)
+    denoiser = EmbeddedDenoiser(net, forcing)
     was_training = net.training
     net.eval()
     noise = torch.stack([torch.randn(tuple(shape), generator=torch.Generator().manual_seed(seed * 1_000_003 + k))
@@ -99,10 +108,12 @@ def sample_stage_times(n: int, plan: Any, generator: torch.Generator, times: str
 
 
 def stage_loss(net: nn.Module, x0: torch.Tensor, noise: torch.Tensor, plan: Any, t: torch.Tensor,
-               stage: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[int, tuple[float, int]]]:
+               stage: torch.Tensor | None = None, forcing: SpectralForcing | None = None,
+               weighting: SpectralLossWeighting | None = None) -> tuple[torch.Tensor, dict[int, tuple[float, int]]]:
     """Eq. 14 on a batch: per-sample mean squared error of v_theta(x_t^{s_i}, t) against v^{s_i}
     (Eqs. 11-13 via ``stage_pair``), averaged over the batch.  ``stage``: each sample's stage (default:
-    the Sec. 4.3 rule from t).  Returns (loss, {stage: (sum of per-sample losses, count)})."""
+    the Sec. 4.3 rule from t); ``forcing`` / ``weighting``: the options of the module docstring.
+    Returns (loss, {stage: (sum of per-sample losses, count)})."""
     sched = as_schedule(plan)
     stage = sched.stage_of_time(t) if stage is None else stage
     p = next(net.parameters())
@@ -111,8 +122,13 @@ def stage_loss(net: nn.Module, x0: torch.Tensor, noise: torch.Tensor, plan: Any,
         m = (stage == i).to(x0.device)
         with torch.no_grad():
             pair = stage_pair(x0[m], noise[m], sched, i, t[m.cpu()].to(x0.dtype))
-        pred = net(pair.x_t.to(device=p.device, dtype=p.dtype), pair.t.to(device=p.device, dtype=p.dtype))
-        err = ((pred.float() - pair.v.to(device=p.device, dtype=torch.float32)) ** 2).flatten(1).mean(1)
+        x_in = pair.x_t if forcing is None else forcing(pair.x_t, pair.t)
+        pred = net(x_in.to(device=p.device, dtype=p.dtype), pair.t.to(device=p.device, dtype=p.dtype))
+        target = pair.v.to(device=p.device, dtype=torch.float32)
+        if weighting is None:
+            err = ((pred.float() - target) ** 2).flatten(1).mean(1)
+        else:
+            err = weighting.loss(pred.float(), target, clean_at_stage(x0[m], sched, i).to(target))
         per_sample.append(err)
         stats[i] = (float(err.detach().sum()), int(err.numel()))
     return torch.cat(per_sample).mean(), stats
@@ -120,9 +136,10 @@ def stage_loss(net: nn.Module, x0: torch.Tensor, noise: torch.Tensor, plan: Any,
 
 @torch.no_grad()
 def stage_losses(net: nn.Module, x0: torch.Tensor, noise: torch.Tensor, plan: Any,
-                 quantiles: Sequence[float] = EVAL_TIMES) -> dict[str, float]:
+                 quantiles: Sequence[float] = EVAL_TIMES, forcing: SpectralForcing | None = None) -> dict[str, float]:
     """Eq. 14 per stage on a fixed batch: every sample at the given quantiles of each stage's paper
-    interval (t_i, t_{i-1}], with the given noise.  {"stage1": ..., "mean": ...}."""
+    interval (t_i, t_{i-1}], with the given noise (plain MSE; the network on the forced input with
+    ``forcing``).  {"stage1": ..., "mean": ...}."""
     sched = as_schedule(plan)
     out: dict[str, float] = {}
     for i in range(sched.num_stages):
@@ -130,7 +147,7 @@ def stage_losses(net: nn.Module, x0: torch.Tensor, noise: torch.Tensor, plan: An
         vals = []
         for q in quantiles:
             t = torch.full((x0.shape[0],), lo + q * (hi - lo), dtype=torch.float64)
-            loss, _ = stage_loss(net, x0, noise, sched, t, torch.full((x0.shape[0],), i, dtype=torch.int64))
+            loss, _ = stage_loss(net, x0, noise, sched, t, torch.full((x0.shape[0],), i, dtype=torch.int64), forcing)
             vals.append(float(loss))
         out[f"stage{i + 1}"] = sum(vals) / len(vals)
     out["mean"] = sum(out.values()) / sched.num_stages
@@ -139,18 +156,19 @@ def stage_losses(net: nn.Module, x0: torch.Tensor, noise: torch.Tensor, plan: An
 
 @torch.no_grad()
 def progressive_gap(net: nn.Module, x0_ref: torch.Tensor, noise: torch.Tensor, plan: Any,
-                    batch_size: int = 16) -> float:
+                    batch_size: int = 16, forcing: SpectralForcing | None = None) -> float:
     """Same-seed gap of progressive sampling: mean squared difference between formulation 1
     (``sample_progressive``, Euler on the plan's stages, refill from the seed noise) run from ``noise``
     and ``x0_ref``, the full-size model's own samples from the same noise (DESIGN.md, secondary
-    metric).  ``plan``: a ``StagePlan`` on a CONST (flow) grid starting at t = 1."""
+    metric).  ``plan``: a ``StagePlan`` on a CONST (flow) grid starting at t = 1; ``forcing``: the
+    model's forcing (``EmbeddedDenoiser``)."""
     from ..embedded.model import EmbeddedDenoiser
     from ..spectral_core.progressive import sample_progressive
 
     if not hasattr(plan, "user_sigmas"):
         raise ValueError("plan: expected a StagePlan (progressive_gap samples with it)")
     p = next(net.parameters())
-    den = EmbeddedDenoiser(net)
+    den = EmbeddedDenoiser(net, forcing)
     was_training = net.training
     net.eval()
     total = 0.0
@@ -189,7 +207,8 @@ def finetune(model: nn.Module, samples: torch.Tensor, plan: Any, *, steps: int |
              batch_size: int = 8, variant: str = "paper", noises: torch.Tensor | None = None, seed: int = 0,
              times: str = "paper", eval_samples: int = 16,
              eval_set: tuple[torch.Tensor, torch.Tensor] | None = None, log_every: int = 50,
-             callback: Callable[[int, float], None] | None = None) -> FinetuneResult:
+             callback: Callable[[int, float], None] | None = None, forcing: SpectralForcing | None = None,
+             weighting: SpectralLossWeighting | None = None) -> FinetuneResult:
     """Fine-tune the velocity model ``model`` (``model(x_t, t) -> v``) on the stage targets of Sec. 4.3.
 
     ``samples``: clean full-size samples (N, C, H, W), the model's own (``generate_samples``);
@@ -200,7 +219,8 @@ def finetune(model: nn.Module, samples: torch.Tensor, plan: Any, *, steps: int |
     ``noises`` (N, C, H, W)); ``times``: "paper" or "operating" (module docstring); ``eval_set``:
     held-out (x0, generating noise) for the before/after per-stage loss (``stage_losses``; the
     generating noise for "own-noise", a fixed fresh noise for "paper"), else the first ``eval_samples``
-    training samples (0: no evaluation).
+    training samples (0: no evaluation); ``forcing`` / ``weighting``: the options of the module docstring
+    (the evaluation is the plain Eq. 14 with the forcing).
     The model is modified in place (pass a copy to keep the original).
     """
     sched: StageSchedule = as_schedule(plan)
@@ -247,7 +267,7 @@ def finetune(model: nn.Module, samples: torch.Tensor, plan: Any, *, steps: int |
                   else torch.randn(eval_x0.shape, generator=torch.Generator().manual_seed(seed + 7919)))
     eval_x0, eval_noise = eval_x0.to(dev), eval_noise.to(device=dev, dtype=eval_x0.dtype)
     total_params = sum(p.numel() for p in model.parameters())
-    before = stage_losses(model, eval_x0, eval_noise, sched) if eval_samples > 0 else None
+    before = stage_losses(model, eval_x0, eval_noise, sched, forcing=forcing) if eval_samples > 0 else None
 
     adapted: list[str] = []
     if rank is not None:
@@ -281,7 +301,7 @@ def finetune(model: nn.Module, samples: torch.Tensor, plan: Any, *, steps: int |
         x0, eps = x0.to(dev), eps.to(device=dev, dtype=x0.dtype)
         t, stage = sample_stage_times(batch_size, sched, gen, times)
         with torch.enable_grad():
-            loss, stats = stage_loss(model, x0, eps, sched, t, stage)
+            loss, stats = stage_loss(model, x0, eps, sched, t, stage, forcing, weighting)
             opt.zero_grad(set_to_none=True)
             loss.backward()
         torch.nn.utils.clip_grad_norm_(params, GRAD_CLIP)
@@ -298,7 +318,7 @@ def finetune(model: nn.Module, samples: torch.Tensor, plan: Any, *, steps: int |
             print(f"step {len(losses):6d}  loss {sum(recent) / len(recent):.4f}  "
                   f"elapsed {time.monotonic() - start:7.1f}s", flush=True)
     model.train(was_training)
-    after = stage_losses(model, eval_x0, eval_noise, sched) if eval_samples > 0 else None
+    after = stage_losses(model, eval_x0, eval_noise, sched, forcing=forcing) if eval_samples > 0 else None
     state = lora.adapter_state_dict(model) if rank is not None else dict(model.state_dict())
     log = {
         "method": "seed 001 Sec. 4.3 stage-specific velocity targets (Eqs. 11-14)",
@@ -308,6 +328,8 @@ def finetune(model: nn.Module, samples: torch.Tensor, plan: Any, *, steps: int |
         "rank": rank, "alpha": (float(rank) if alpha is None else float(alpha)) if rank is not None else None,
         "adapted_layers": len(adapted), "trainable_parameters": trainable, "model_parameters": total_params,
         "samples": n,
+        "spectral_forcing": None if forcing is None else forcing.to_dict(),
+        "loss_weighting": None if weighting is None else weighting.to_dict(),
         "schedule": {"sizes": [list(s) for s in sched.sizes], "switch_times": list(sched.switch_times),
                      "start_times": [sched.start_time(i) for i in range(sched.num_stages)],
                      "transform": sched.transform, "refill": sched.refill},
