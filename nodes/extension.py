@@ -6,14 +6,16 @@ from comfy_api.latest import ComfyExtension, io
 from .calibrate_nodes import SpectralCalibrate
 from .edit_nodes import FrequencyBandGain, FrequencyEdit
 from .expand_nodes import SpectralNoiseExpand
+from .forcing_nodes import SpectralForcingPatch
 from .model_nodes import SpectralProgressiveModel
+from .passthrough_nodes import SpectralPassthroughSweep
 from .probe_nodes import PowerSpectrumProbe
 from .sampler_nodes import SamplerSpectralProgressive, SpectralProgressiveSampler
 from .schedule_nodes import DeltaSchedule
 
 NODES: list[type[io.ComfyNode]] = [SamplerSpectralProgressive, SpectralProgressiveModel, SpectralProgressiveSampler,
                                    DeltaSchedule, PowerSpectrumProbe, SpectralNoiseExpand, FrequencyEdit, FrequencyBandGain,
-                                   SpectralCalibrate]
+                                   SpectralCalibrate, SpectralPassthroughSweep, SpectralForcingPatch]
 
 
 class SpectralProgressiveExtension(ComfyExtension):
