@@ -7,6 +7,7 @@ from .frames import FRAMES, Frame, get_frame
 from .passthrough import PassthroughDenoiser, activation_times, passthrough_gain, relative_change, tolerated_delta
 from .progressive import sample_progressive
 from .samplers import sample_ab2, sample_euler
+from .schedule_design import PlanDesign, ScheduleDesign, design_for_plan, design_sigmas
 from .spectra import PowerLaw, PowerLawFit, fit_power_law, measure_spectrum, radial_power
 from .transforms import TRANSFORMS, down, forward, inverse, radial_frequency, up
 
@@ -17,3 +18,4 @@ __all__ = [
     "sample_ab2", "sample_euler", "sample_progressive", "up", "wiener_gain", "activation_times", "passthrough_gain",
     "relative_change", "tolerated_delta",
 ]
+__all__ += ["PlanDesign", "ScheduleDesign", "design_for_plan", "design_sigmas"]  # seed 002 schedules
