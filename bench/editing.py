@@ -22,6 +22,7 @@ import torch
 
 from ..spectral_core import sample_euler, transforms
 from ..spectral_core.editing import edit_start, sdedit_start
+from ..spectral_core.plan import restart_sigmas
 from .common import check_out_dir, die, table, write_json
 from .demo import image_grid
 from .embedded_setup import linear_sigmas, load_embedded
@@ -49,9 +50,9 @@ def run(samples: int, steps: int, seed: int, delta: float):
         plan = emb.plan(sig, scales, delta, respace="affine")
         for k, st in enumerate(plan.stages[:-1], start=1):
             x_T, T = edit_start(x0, eps, st.size, st.switch_time)
-            run_sig = torch.tensor([T] + [float(s) for s in sig if float(s) < T - 1e-9]).float()
+            run_sig = restart_sigmas(sig, T, plan.frame)
             tk = st.switch_time
-            low_sig = torch.tensor([tk] + [float(s) for s in sig if float(s) < tk - 1e-9]).float()
+            low_sig = restart_sigmas(sig, tk, plan.frame)
             with torch.no_grad():
                 ours = sample_euler(emb.model, x_T, run_sig)
                 sde = sample_euler(emb.model, sdedit_start(x0, eps, T), run_sig)

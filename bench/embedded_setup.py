@@ -11,6 +11,7 @@ import torch
 from ..embedded.source import heldout_data
 from ..embedded.model import IMAGE_SIZE, SPATIAL_MULTIPLE, load_default_model
 from ..schedules import plan_stages
+from ..spectral_core.plan import call_cost
 from ..spectral_core.spectra import PowerLaw, measure_spectrum
 
 SPECTRUM_JSON = Path(__file__).resolve().parent.parent / "embedded" / "spectrum.json"
@@ -29,7 +30,8 @@ class CountingModel:
         return self.model(x, sigma, **kw)
 
     def tokens(self, power: int = 1) -> float:
-        return float(sum((h * w) ** power for h, w in self.calls))
+        """sum (h w)^p over the recorded calls (``call_cost`` in units of a 1 x 1 call)."""
+        return call_cost(self.calls, (1, 1), power)
 
 
 @dataclass

@@ -17,14 +17,7 @@ import torch.nn.functional as F
 
 from ..spectral_core import sample_euler, transforms
 from ..spectral_core.expansion import growth
-
-
-def _affine(times, start: float) -> list[float]:
-    """Map a decreasing grid affinely so its first value becomes ``start`` (its last stays)."""
-    t0, tn = times[0], times[-1]
-    if t0 == tn:
-        return [start, tn]
-    return [tn + (t - tn) * (start - tn) / (t0 - tn) for t in times]
+from ..spectral_core.plan import affine_respace, plan_cost
 
 
 def naive_progressive(model, noise: torch.Tensor, plan, fresh: torch.Tensor, sampler=sample_euler) -> torch.Tensor:
@@ -33,7 +26,7 @@ def naive_progressive(model, noise: torch.Tensor, plan, fresh: torch.Tensor, sam
     first = plan.stages[0]
     x = transforms.down(noise * float(plan.user_sigmas[0]), first.size, plan.transform).to(noise.dtype)
     for i, st in enumerate(plan.stages):
-        times = list(st.times) if i == 0 else _affine(list(st.times), plan.stages[i - 1].switch_time)
+        times = list(st.times) if i == 0 else affine_respace(list(st.times), plan.stages[i - 1].switch_time)
         sig = torch.tensor(times, dtype=noise.dtype)
         x = sampler(model, x, sig)
         if st.switch_time is None:
@@ -54,7 +47,7 @@ def no_alignment(model, noise: torch.Tensor, plan, sampler=sample_euler) -> torc
     first = plan.stages[0]
     x = transforms.down(noise * float(plan.user_sigmas[0]), first.size, plan.transform).to(noise.dtype)
     for i, st in enumerate(plan.stages):
-        times = list(st.times) if i == 0 else _affine(list(st.times), plan.stages[i - 1].switch_time)
+        times = list(st.times) if i == 0 else affine_respace(list(st.times), plan.stages[i - 1].switch_time)
         x = sampler(model, x, torch.tensor(times, dtype=noise.dtype))
         if st.switch_time is None:
             return x
@@ -64,16 +57,6 @@ def no_alignment(model, noise: torch.Tensor, plan, sampler=sample_euler) -> torc
         high = t * (eps - transforms.project_low(eps, st.size, plan.transform))
         x = (transforms.up(x, nxt, plan.transform) + high).to(noise.dtype)
     raise AssertionError
-
-
-def plan_cost(plan, extra_low_calls: int = 0, power: int = 1) -> float:
-    """Token cost of a plan relative to one full-size step (the naive baseline's extra x_0 calls
-    at the end of each low stage are added with ``extra_low_calls``)."""
-    H, W = plan.full_size
-    cost = sum(s.steps * (s.size[0] * s.size[1] / (H * W)) ** power for s in plan.stages)
-    if extra_low_calls:
-        cost += sum((s.size[0] * s.size[1] / (H * W)) ** power for s in plan.stages[:-1])
-    return cost
 
 
 __all__ = ["naive_progressive", "no_alignment", "plan_cost", "growth"]

@@ -12,6 +12,7 @@ from comfy_api.latest import io
 
 from ..spectral_core.editing import apply_band_gains, band_transfer, edit_start
 from ..spectral_core.frames import get_frame
+from ..spectral_core.plan import restart_sigmas
 from ..spectral_core.validation import fail
 from . import inputs, model_adapter
 from .progressive_sampler import ProgressiveKSampler
@@ -90,7 +91,7 @@ class FrequencyEdit(io.ComfyNode):
         x0 = bm.process_latent_in(latent).float()
         x_T, T = edit_start(x0, noise.float(), stage.size, stage.switch_time, plan.transform)
         sigma_T = float(frame.sigma_of_t(T))
-        run_sigmas = torch.tensor([sigma_T] + [float(s) for s in sigmas if float(s) < sigma_T - 1e-6])
+        run_sigmas = restart_sigmas(sigmas, T, frame)
         ms = bm.model_sampling
         start = bm.process_latent_out(ms.inverse_noise_scaling(torch.tensor(sigma_T), frame.from_flow(x_T, sigma_T)))
         # the rest of the run keeps the full plan's switch times, whatever the schedule's mode

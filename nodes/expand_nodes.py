@@ -5,27 +5,12 @@ from __future__ import annotations
 import torch
 from comfy_api.latest import io
 
-from ..schedules.planner import RESPACE
 from ..spectral_core.expansion import contract, expand
+from ..spectral_core.plan import RESPACE, respace_sigmas
 from ..spectral_core.transforms import TRANSFORMS
 from ..spectral_core.validation import fail
 from . import inputs, model_adapter
 from .types import CATEGORY
-
-
-def respace_after(sigmas: torch.Tensor, t_new: float, frame, respace: str) -> torch.Tensor:
-    """[sigma(t_new)] + the remaining sigmas: kept below t_new, or affinely re-spaced (same count)."""
-    rest = [float(v) for v in sigmas[1:]]
-    s_new = float(frame.sigma_of_t(t_new))
-    if respace == "keep" or not rest:
-        vals = [s_new] + [v for v in rest if v < s_new]
-    else:
-        end = rest[-1]
-        t_rest = [float(frame.t_of_sigma(v)) for v in [float(sigmas[0])] + rest]
-        t_end = t_rest[-1]
-        span = t_rest[0] - t_end
-        vals = [float(frame.sigma_of_t(t_end + (t - t_end) * (t_new - t_end) / span)) for t in t_rest] if span > 0 else [s_new, end]
-    return torch.tensor(vals, dtype=torch.float32)
 
 
 class SpectralNoiseExpand(io.ComfyNode):
@@ -95,7 +80,7 @@ class SpectralNoiseExpand(io.ComfyNode):
             new, t_new = expand(x_flow, size, t0, transform=transform, noise=noise)
         else:
             new, t_new = contract(x_flow, size, t0, transform=transform)
-        new_sigmas = respace_after(sigmas.float().cpu(), t_new, frame, respace)
+        new_sigmas = respace_sigmas(sigmas.float().cpu(), t_new, frame, respace)
         s_new = float(new_sigmas[0])
         x_new = frame.from_flow(new, s_new)
         latent = ms.inverse_noise_scaling(torch.tensor(s_new), x_new)

@@ -5,8 +5,9 @@ from comfy_api.latest import io, ui
 
 from ..schedules.spec import scales_for_stages
 from ..schedules.switching import band_edge, stage_switch_times
+from ..spectral_core.plan import stage_scale, stage_sizes
 from ..spectral_core.spectra import measure_spectrum
-from ..spectral_core.validation import fail
+from ..spectral_core.validation import check_open_unit, fail
 from . import inputs
 from .plot import spectrum_plot, to_image_tensor
 from .types import CATEGORY, Spectrum
@@ -14,12 +15,14 @@ from .types import CATEGORY, Spectrum
 
 def probe(x, delta: float, stages: int, transform: str = "dct") -> tuple[dict, object, str]:
     """x: (B,C,H,W) or (B,C,T,H,W). Returns (spectrum value, PIL plot, summary)."""
+    delta = check_open_unit(delta, "delta")
     m = measure_spectrum(x.float(), transform)
     law = m.fit.law
     H, W = m.size
     scales = scales_for_stages(stages)
-    switch = stage_switch_times(delta, law, (H, W), scales)
-    markers = [(f"s={s:g}: t*={t:.3f}", band_edge(s, (H, W))) for s, t in zip(scales[:-1], switch)]
+    actual = [stage_scale(size, (H, W)) for size in stage_sizes((H, W), scales)]  # what the planner runs
+    switch = stage_switch_times(delta, law, (H, W), actual)
+    markers = [(f"s={s:g}: t*={t:.3f}", band_edge(a, (H, W))) for s, a, t in zip(scales[:-1], actual, switch)]
     curves = [("pooled", m.pooled.tolist())] + [(f"ch{c}", m.power[c].tolist()) for c in range(min(m.power.shape[0], 4))]
     img = spectrum_plot(m.freqs.tolist(), curves, (law.A, law.beta), markers)
     lines = [f"P(w) = {law.A:.5g} * w^-{law.beta:.5g}  (R^2 {m.fit.r2:.3f}, rms log error {m.fit.rms_log_error:.3f})",

@@ -7,6 +7,7 @@ from typing import Sequence
 
 import torch
 
+from ..spectral_core.plan import speedup, stage_scale
 from .spec import ScheduleSpec
 from .switching import band_edge
 
@@ -19,10 +20,10 @@ def preview_payload(spec: ScheduleSpec, sigmas: torch.Tensor | Sequence[float], 
     H, W = plan.full_size
     stages, first = [], 0
     for st in plan.stages:
-        s = min(st.size[0] / H, st.size[1] / W)
         stages.append({"size": list(st.size), "steps": st.steps, "first_step": first, "last_step": first + st.steps - 1,
                        "t_start": st.times[0], "t_end": st.times[-1], "switch_time": st.switch_time,
-                       "full_switch_time": st.full_switch_time, "band_edge": band_edge(s, (H, W)),
+                       "full_switch_time": st.full_switch_time,
+                       "band_edge": band_edge(stage_scale(st.size, (H, W)), (H, W)),
                        "sigmas": [float(v) for v in st.sigmas]})
         first += st.steps
     law = spec.law(auto_spectrum)
@@ -31,6 +32,6 @@ def preview_payload(spec: ScheduleSpec, sigmas: torch.Tensor | Sequence[float], 
         "spectrum": {"A": law.A, "beta": law.beta}, "user_sigmas": [float(v) for v in sig],
         "mapped_sigmas": [float(v) for v in plan.full_sigmas()], "stages": stages,
         "switch_steps": [s["last_step"] + 1 for s in stages[:-1]], "steps": plan.steps,
-        "speedup_tokens": plan.compute_ratio("tokens"), "speedup_tokens2": plan.compute_ratio("tokens2"),
-        "patch_speedup_tokens": plan.compute_ratio("tokens", grid=sig), "summary": plan.summary(),
+        "speedup_tokens": speedup(plan, power=1), "speedup_tokens2": speedup(plan, power=2),
+        "patch_speedup_tokens": speedup(plan, power=1, grid=sig), "summary": plan.summary(),
     }

@@ -9,11 +9,11 @@ from typing import Sequence
 import torch
 
 from ..spectral_core.expansion import REFILLS
-from ..spectral_core.frames import get_frame
+from ..spectral_core.plan import DEFAULT_RESPACE, RESPACE, StagePlan
 from ..spectral_core.spectra import PowerLaw
 from ..spectral_core.transforms import TRANSFORMS
 from ..spectral_core.validation import check_open_unit, check_scales, fail
-from .planner import RESPACE, StagePlan, plan_stages
+from .planner import PlanRequest, build_plan, check_min_full_steps, check_run, check_switch_at
 from .presets import PRESETS, resolve_spectrum
 
 MODES = ("delta", "manual")
@@ -39,15 +39,17 @@ class ScheduleSpec:
     transform: str = "dct"
     spectrum: object = "auto"
     refill: str = "paper"
-    respace: str = "affine"
+    respace: str = DEFAULT_RESPACE
     switch_sigmas: tuple[float, ...] | None = None
     switch_steps: tuple[int, ...] | None = None
     min_full_steps: int = 1  # full-size steps at the end of every run (planner: never skip the full size)
 
     def __post_init__(self) -> None:
+        """The one check of a schedule's values (a node's widgets or a Python caller's arguments);
+        ``plan`` trusts them."""
         if self.mode not in MODES:
             fail("mode", f"one of {MODES}", self.mode)
-        check_open_unit(self.delta, "delta")
+        object.__setattr__(self, "delta", check_open_unit(self.delta, "delta"))
         object.__setattr__(self, "scales", check_scales(self.scales, "scales"))
         if self.transform not in TRANSFORMS:
             fail("transform", f"one of {TRANSFORMS}", self.transform)
@@ -55,6 +57,7 @@ class ScheduleSpec:
             fail("refill", f"one of {REFILLS}", self.refill)
         if self.respace not in RESPACE:
             fail("respace", f"one of {RESPACE}", self.respace)
+        check_min_full_steps(self.min_full_steps)
         if not (self.spectrum == "auto" or isinstance(self.spectrum, PowerLaw)):
             resolve_spectrum(self.spectrum)
         if self.mode == "manual":
@@ -80,21 +83,21 @@ class ScheduleSpec:
 
     def plan(self, sigmas: torch.Tensor | Sequence[float], latent_size: Sequence[int], *, frame: str = "const",
              spatial_multiple: int = 1, auto_spectrum: str = "flux", entry: str = "noise") -> StagePlan:
-        fr = get_frame(frame)
+        """The plan of this schedule on a run (the run's arguments are checked here, the schedule's
+        were when it was made)."""
+        sig, user_t, size, fr = check_run(sigmas, latent_size, frame, spatial_multiple, entry)
         switch_at = None
         if self.mode == "manual":
-            sig = torch.as_tensor(sigmas, dtype=torch.float64).flatten()
             if self.switch_steps is not None:
                 if self.switch_steps[-1] >= len(sig) - 1:
                     fail("switch_steps", f"step numbers below the schedule's {len(sig) - 1} steps", self.switch_steps)
                 vals = [float(sig[s]) for s in self.switch_steps]
             else:
                 vals = list(self.switch_sigmas)  # type: ignore[arg-type]
-            switch_at = [float(fr.t_of_sigma(v)) for v in vals]
-        return plan_stages(sigmas, latent_size, delta=self.delta, scales=self.scales, spectrum=self.law(auto_spectrum),
-                           frame=fr, spatial_multiple=spatial_multiple, respace=self.respace, switch_at=switch_at,
-                           entry=entry, transform=self.transform, refill=self.refill,
-                           min_full_steps=self.min_full_steps)
+            switch_at = check_switch_at([float(fr.t_of_sigma(v)) for v in vals], len(self.scales))
+        return build_plan(PlanRequest(sig, user_t, size, fr, self.law(auto_spectrum), self.delta, self.scales,
+                                      spatial_multiple, self.respace, switch_at, entry, self.transform, self.refill,
+                                      self.min_full_steps))
 
 
 DEFAULT_SPEC = ScheduleSpec()

@@ -17,7 +17,7 @@ from ..spectral_core.validation import check_open_unit, fail
 
 
 def switch_time(delta: float, A: float, beta: float, omega: float) -> float:
-    """Prop. 1: t_w for P_w = A omega^-beta."""
+    """Prop. 1: t_w for P_w = A omega^-beta (public entry: checks its arguments, see ``activation_time``)."""
     delta = check_open_unit(delta, "delta")
     if not (math.isfinite(A) and A > 0):
         fail("A", "a positive finite number", A)
@@ -25,8 +25,12 @@ def switch_time(delta: float, A: float, beta: float, omega: float) -> float:
         fail("beta", "a non-negative finite number", beta)
     if not (math.isfinite(omega) and omega > 0):
         fail("omega", "a positive frequency (cycles per image)", omega)
-    p = A * omega ** (-beta)
-    return 1.0 / (1.0 + math.sqrt(delta / (p * (1.0 + p - delta))))
+    return activation_time(delta, A * omega ** (-beta))
+
+
+def activation_time(delta: float, power: float) -> float:
+    """Prop. 1 for a coefficient of power P_w (arguments trusted: delta in (0, 1), P_w > 0)."""
+    return 1.0 / (1.0 + math.sqrt(delta / (power * (1.0 + power - delta))))
 
 
 def band_edge(scale: float, latent_size: Sequence[int]) -> float:
@@ -36,5 +40,6 @@ def band_edge(scale: float, latent_size: Sequence[int]) -> float:
 
 def stage_switch_times(delta: float, spectrum: PowerLaw, latent_size: Sequence[int],
                        scales: Sequence[float]) -> list[float]:
-    """Prop. 2: t_i* for every stage but the last (scales s_1 < ... < s_S = 1)."""
-    return [switch_time(delta, spectrum.A, spectrum.beta, band_edge(s, latent_size)) for s in scales[:-1]]
+    """Prop. 2: t_i* for every stage but the last (scales s_1 < ... < s_S = 1; arguments trusted: a
+    checked delta and PowerLaw, positive scales)."""
+    return [activation_time(delta, spectrum.A * band_edge(s, latent_size) ** (-spectrum.beta)) for s in scales[:-1]]

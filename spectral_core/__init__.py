@@ -5,10 +5,12 @@ from .denoiser import progressive_denoiser, wiener_gain
 from .expansion import aligned_time, band_limited_upsample, contract, contracted_time, expand, growth
 from .frames import FRAMES, Frame, get_frame
 from .passthrough import PassthroughDenoiser, activation_times, passthrough_gain, relative_change, tolerated_delta
+from .plan import (Stage, StagePlan, affine_respace, call_cost, plan_cost, respace_sigmas, restart_below,
+                   restart_sigmas, speedup, stage_scale, stage_sizes)
 from .progressive import sample_progressive
 from .samplers import sample_ab2, sample_euler
 from .schedule_design import PlanDesign, ScheduleDesign, design_for_plan, design_sigmas
-from .spectra import PowerLaw, PowerLawFit, fit_power_law, measure_spectrum, radial_power
+from .spectra import PRESETS, PowerLaw, PowerLawFit, fit_power_law, measure_spectrum, radial_power, resolve_spectrum
 from .transforms import TRANSFORMS, down, forward, inverse, radial_frequency, up
 
 __all__ = [

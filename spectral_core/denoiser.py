@@ -25,15 +25,12 @@ from typing import Any, Callable
 import torch
 
 from . import transforms
-from .frames import get_frame
-from .spectra import PowerLaw
+from .frames import append_dims, get_frame
+from .plan import Stage, StagePlan
+from .spectra import PowerLaw, resolve_spectrum
 from .validation import fail
 
 HIGH_MODES = ("zero", "wiener")
-
-
-def _bcast(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    return v.reshape(v.shape[0], *([1] * (x.ndim - 1))) if v.ndim == 1 and v.shape[0] == x.shape[0] else v
 
 
 def wiener_gain(t: torch.Tensor | float, power: torch.Tensor) -> torch.Tensor:
@@ -46,7 +43,7 @@ class Entered:
     """One contracted call: the stage, the stage-size input and sigma, and what ``lift`` needs."""
 
     index: int
-    stage: Any
+    stage: Stage
     x: torch.Tensor  # stage-size latent in the model frame
     sigma: torch.Tensor  # stage sigma, shaped like the caller's sigma
     t: torch.Tensor  # full-size flow time, broadcastable against the latent
@@ -57,17 +54,18 @@ class Entered:
 class BandRouter:
     """Routes full-size denoiser calls to the plan's stage sizes (formulation 2)."""
 
-    def __init__(self, plan: Any, *, frame: str = "const", high: str = "zero", spectrum: PowerLaw | None = None):
-        if not hasattr(plan, "stages"):
+    def __init__(self, plan: StagePlan, *, frame: str = "const", high: str = "zero",
+                 spectrum: PowerLaw | str | None = None):
+        if not isinstance(plan, StagePlan):
             fail("plan", "a StagePlan from schedules.plan_stages", type(plan).__name__)
         self.frame = get_frame(frame)
         if self.frame.name != plan.frame.name:
             fail("frame", f"the plan's frame {plan.frame.name!r}", frame)
         if high not in HIGH_MODES:
             fail("high", f"one of {HIGH_MODES}", high)
-        self.law = spectrum if spectrum is not None else plan.spectrum
+        self.law = resolve_spectrum(spectrum) if spectrum is not None else plan.spectrum
         if high == "wiener" and not isinstance(self.law, PowerLaw):
-            fail("spectrum", "a PowerLaw for high='wiener'", spectrum)
+            fail("spectrum", "a PowerLaw, a preset name or (A, beta) for high='wiener'", spectrum)
         self.plan = plan
         self.high = high
         self.full = tuple(plan.full_size)
@@ -94,11 +92,11 @@ class BandRouter:
         sig = torch.as_tensor(sigma, device=x.device)
         sig_flat = sig.reshape(-1).to(cdt)
         t = fr.t_of_sigma(sig_flat)
-        tb = _bcast(t, x)
-        x_flow = x.to(cdt) * _bcast(fr.scale_of_sigma(sig_flat), x)
+        tb = append_dims(t, x.ndim)
+        x_flow = x.to(cdt) * append_dims(fr.scale_of_sigma(sig_flat), x.ndim)
         x_lo = (1.0 / (g * (1.0 - tb) + tb)) * transforms.down(x_flow, st.size, self.plan.transform)
         sig_lo = fr.sigma_of_t(t / (g * (1.0 - t) + t))
-        x_lo_model = x_lo / _bcast(fr.scale_of_sigma(sig_lo), x_lo)
+        x_lo_model = x_lo / append_dims(fr.scale_of_sigma(sig_lo), x_lo.ndim)
         sig_out = sig_lo.to(sig.dtype).reshape(sig.shape) if sig.ndim else sig_lo[0].to(sig.dtype)
         return Entered(idx, st, x_lo_model.to(x.dtype), sig_out, tb, x_flow, x.dtype)
 
@@ -117,13 +115,14 @@ class BandRouter:
         return out.to(e.dtype)
 
 
-def progressive_denoiser(model: Callable[..., torch.Tensor], plan: Any, *, frame: str = "const",
-                         high: str = "zero", spectrum: PowerLaw | None = None,
-                         on_stage: Callable[[int, Any], None] | None = None) -> Callable[..., torch.Tensor]:
+def progressive_denoiser(model: Callable[..., torch.Tensor], plan: StagePlan, *, frame: str = "const",
+                         high: str = "zero", spectrum: PowerLaw | str | None = None,
+                         on_stage: Callable[[int, Stage], None] | None = None) -> Callable[..., torch.Tensor]:
     """Wrap a k-diffusion denoiser ``model(x, sigma, **kw)`` into its progressive counterpart.
 
-    ``spectrum`` (P on the full-size grid) is needed for ``high="wiener"``; the plan's own spectrum
-    is used when None.  ``on_stage(i, stage)`` is told the stage of each call (for logs).
+    ``spectrum`` (P on the full-size grid: a PowerLaw, a preset name such as "flux" or (A, beta), as
+    ``plan_stages`` takes it) is needed for ``high="wiener"``; the plan's own spectrum is used when None.
+    ``on_stage(i, stage)`` is told the stage of each call (for logs).
     """
     router = BandRouter(plan, frame=frame, high=high, spectrum=spectrum)
 

@@ -36,6 +36,12 @@ class Frame:
         return x_t / self.scale_of_sigma(sigma)
 
 
+def append_dims(v: torch.Tensor, ndim: int) -> torch.Tensor:
+    """A per-sample vector (B,) shaped (B, 1, ..., 1) to broadcast against an ``ndim``-D latent; a
+    scalar tensor as it is.  The one helper for per-sample sigmas and times."""
+    return v.reshape(v.shape[0], *([1] * (ndim - 1))) if v.ndim == 1 else v
+
+
 def _eps_sigma_of_t(t):
     if isinstance(t, torch.Tensor):
         return t / (1.0 - t)

@@ -15,7 +15,7 @@ import torch
 
 from . import transforms
 from .denoiser import wiener_gain
-from .frames import get_frame
+from .frames import append_dims, get_frame
 from .spectra import PowerLaw
 from .validation import fail
 
@@ -56,7 +56,7 @@ class GaussianSpectrumModel:
         self.calls.append((h, w))
         dt = transforms.compute_dtype(x.dtype)
         sig = torch.as_tensor(sigma, device=x.device, dtype=dt).reshape(-1)
-        t = self.frame.t_of_sigma(sig).reshape(-1, *([1] * (x.ndim - 1)))
+        t = append_dims(self.frame.t_of_sigma(sig), x.ndim)
         x_t = x.to(dt) * self.frame.scale_of_sigma(sig).reshape(t.shape)
         p = self.power_at(h, w).to(device=x.device, dtype=dt)
         return transforms.apply_gain(x_t, wiener_gain(t, p), self.transform).to(x.dtype)

@@ -7,21 +7,33 @@ alike, so they run unchanged for EPS and CONST models, as ComfyUI's samplers do.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 
 Denoiser = Callable[..., torch.Tensor]
 
 
-def _steps(n: int, disable: bool | None):
-    if disable is False:
-        try:
-            from tqdm.auto import trange
-            return trange(n)
-        except ImportError:  # pragma: no cover - tqdm ships with ComfyUI and most installs
-            pass
-    return range(n)
+def progress_bar(total: int, disable: bool | None) -> Any:
+    """The one console progress bar of the core: a tqdm bar over ``total`` steps when ``disable`` is
+    False (as ComfyUI's samplers), else None.  Call ``update(1)`` per step and ``close()`` at the end."""
+    if disable is not False:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm ships with ComfyUI and most installs
+        return None
+    return tqdm(total=total)
+
+
+def _steps(n: int, disable: bool | None) -> Iterator[int]:
+    bar = progress_bar(n, disable)
+    for i in range(n):
+        yield i
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
 
 
 def _batch_sigma(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:

@@ -38,14 +38,14 @@ the high frequencies of x0 are grown from zero at t~_{i-1} to (1 - t_i) x0 at t_
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import torch
 
 from . import transforms
 from .expansion import REFILLS, aligned_time, contract, expand, growth
-from .progressive import _stage_spectrum
+from .frames import append_dims
+from .plan import StagePlan, refill_spectrum
 from .spectra import PowerLaw
 from .validation import check_size, fail
 
@@ -87,7 +87,7 @@ class StageSchedule:
     def from_plan(cls, plan: Any) -> "StageSchedule":
         """The stages of a ``schedules.StagePlan`` (its sizes, own-frame switch times t_i*, transform,
         refill and spectrum)."""
-        if not hasattr(plan, "stages") or not hasattr(plan, "full_size"):
+        if not isinstance(plan, StagePlan):
             fail("plan", "a StagePlan from schedules.plan_stages", type(plan).__name__)
         return cls(tuple(tuple(s.size) for s in plan.stages),
                    tuple(float(s.switch_time) for s in plan.stages[:-1]),
@@ -132,7 +132,7 @@ class StageSchedule:
 
     def stage_spectrum(self, i: int) -> PowerLaw | None:
         """The power law on stage i's grid (P / g_i^2), as ``sample_progressive`` refills with it."""
-        return _stage_spectrum(self, SimpleNamespace(growth=self.growth(i)))
+        return refill_spectrum(self.refill, self.spectrum, self.growth(i))
 
 
 def as_schedule(plan: Any) -> StageSchedule:
@@ -251,7 +251,7 @@ def stage_pair(x0: torch.Tensor, noise: torch.Tensor, plan: Any, i: int,
     lo, hi = t_end - 1e-6, t_start + 1e-6
     if bool(((tt < lo) | (tt > hi)).any()):
         fail("t", f"times in stage {i}'s interval [{t_end:.4f}, {t_start:.4f}]", (float(tt.min()), float(tt.max())))
-    x_t = x_end + (tt - t_end).reshape(-1, *([1] * (x_end.ndim - 1))) * v
+    x_t = x_end + append_dims(tt - t_end, x_end.ndim) * v
     return StagePair(i, sched.sizes[i], tt, x_t, v, x_start, t_start, x_end, t_end)
 
 
