@@ -26,8 +26,9 @@ class GaussianSpectrumModel:
     ``calls`` logs the spatial size of every evaluation."""
 
     def __init__(self, power: torch.Tensor, transform: str = "dct", frame: str = "const") -> None:
-        if transform not in ("dct", "dwt"):
-            fail("transform", "'dct' or 'dwt' (real diagonal coefficient models)", transform)
+        if not transforms.get_transform(transform).real:
+            real = [n for n, t in transforms.REGISTRY.items() if t.real]
+            fail("transform", f"one of {real} (real diagonal coefficient models)", transform)
         if power.ndim != 2 or not bool((power > 0).all()):
             fail("power", "a positive (H, W) tensor", tuple(power.shape))
         self.power = power.to(torch.float64)

@@ -32,8 +32,6 @@ import torch
 
 from .validation import check_size, fail
 
-TRANSFORMS = ("dct", "dwt", "fft")
-
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     """float64 stays float64; half precision and float32 compute in float32."""
@@ -96,21 +94,44 @@ def _fft_up_matrix(n: int, big: int) -> torch.Tensor:
     return torch.fft.ifft(out, dim=0, norm="ortho").real.contiguous()
 
 
+def _any_ratio(n: int, big: int) -> bool:
+    return True
+
+
+def _dyadic(n: int, big: int) -> bool:
+    """Haar bands exist only where the big grid halves down to n: a power-of-two ratio with enough levels."""
+    ratio = big // n
+    return not (big % n or ratio & (ratio - 1) or haar_levels(big) < haar_levels(n) + int(math.log2(ratio)))
+
+
 @dataclass(frozen=True)
 class Transform:
+    """One spectral transform: everything the pack needs of it, so adding one is one ``REGISTRY`` entry.
+
+    ``analysis``: the real n x n orthonormal matrix, or None for complex (FFT) coefficients;
+    ``up_1d(n, big)``: the (big x n) band embedding; ``axis_index``: DCT-equivalent frequency per
+    coefficient; ``fits(n, big)``: whether a length-n low band sits in a length-big grid (the size
+    rule, ``rule`` in words); ``label``: how the GUI names it."""
+
     name: str
-    analysis: Callable[[int], torch.Tensor] | None  # real n x n orthonormal matrix, None for fft
-    up_1d: Callable[[int, int], torch.Tensor]  # (big x n) isometry
-    axis_index: Callable[[int], torch.Tensor]  # DCT-equivalent frequency index per coefficient
+    analysis: Callable[[int], torch.Tensor] | None
+    up_1d: Callable[[int, int], torch.Tensor]
+    axis_index: Callable[[int], torch.Tensor]
+    label: str
+    fits: Callable[[int, int], bool] = _any_ratio
+    rule: str = "any sizes"
+
+    @property
+    def real(self) -> bool:
+        """Real coefficients (a diagonal Gaussian model is exact in them); False for the FFT."""
+        return self.analysis is not None
 
     def check_sizes(self, small: tuple[int, int], big: tuple[int, int], name: str) -> None:
         for n, N in zip(small, big):
             if n > N:
                 fail(name, f"a size no larger than {big} per axis", small)
-            if self.name == "dwt" and n != N:
-                ratio = N // n
-                if N % n or ratio & (ratio - 1) or haar_levels(N) < haar_levels(n) + int(math.log2(ratio)):
-                    fail(name, f"sizes related by powers of two for transform 'dwt' ({big} -> {small})", small)
+            if n != N and not self.fits(n, N):
+                fail(name, f"{self.rule} for transform {self.name!r} ({big} -> {small})", small)
 
 
 def _dct_up(n: int, big: int) -> torch.Tensor:
@@ -121,11 +142,17 @@ def _haar_up(n: int, big: int) -> torch.Tensor:
     return _haar_matrix(big)[:n].T @ _haar_matrix(n)
 
 
-REGISTRY: dict[str, Transform] = {
-    "dct": Transform("dct", _dct_matrix, _dct_up, lambda n: torch.arange(n, dtype=torch.float64)),
-    "dwt": Transform("dwt", _haar_matrix, _haar_up, lambda n: torch.arange(n, dtype=torch.float64)),
-    "fft": Transform("fft", None, _fft_up_matrix, lambda n: 2.0 * _fft_freqs(n).abs().to(torch.float64)),
-}
+def _index(n: int) -> torch.Tensor:
+    return torch.arange(n, dtype=torch.float64)
+
+
+REGISTRY: dict[str, Transform] = {t.name: t for t in (
+    Transform("dct", _dct_matrix, _dct_up, _index, "DCT (default)"),
+    Transform("dwt", _haar_matrix, _haar_up, _index, "Haar DWT (power-of-two sizes)", _dyadic,
+              "sizes related by powers of two"),
+    Transform("fft", None, _fft_up_matrix, lambda n: 2.0 * _fft_freqs(n).abs().to(torch.float64), "FFT"),
+)}
+TRANSFORMS = tuple(REGISTRY)
 
 
 def get_transform(name: str) -> Transform:
@@ -159,7 +186,7 @@ def forward(x: torch.Tensor, transform: str = "dct") -> torch.Tensor:
     """T_Phi(x) over the last two axes (float32/64 result; complex for 'fft')."""
     tr = get_transform(transform)
     xc = x.to(compute_dtype(x.dtype))
-    if tr.analysis is None:
+    if not tr.real:
         return torch.fft.fft2(xc, norm="ortho")
     h, w = x.shape[-2:]
     return _separable(xc, _matrix("analysis", tr.name, h, h, xc), _matrix("analysis", tr.name, w, w, xc))
@@ -168,7 +195,7 @@ def forward(x: torch.Tensor, transform: str = "dct") -> torch.Tensor:
 def inverse(coef: torch.Tensor, transform: str = "dct", dtype: torch.dtype | None = None) -> torch.Tensor:
     """T_Phi^{-1}(coef) over the last two axes; real output, cast to ``dtype`` if given."""
     tr = get_transform(transform)
-    if tr.analysis is None:
+    if not tr.real:
         out = torch.fft.ifft2(coef, norm="ortho").real
     else:
         h, w = coef.shape[-2:]
