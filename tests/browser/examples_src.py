@@ -224,6 +224,38 @@ def frequency_band_transfer() -> dict:
     return g.p
 
 
+def flux_passthrough_sweep() -> dict:
+    """(i) SpectralPassthroughSweep: seed 001 App. B as a diagnostic. The plain run and one run per delta with
+    the not-yet-active frequencies held at noise, labelled; the tolerated delta is ready for DeltaSchedule."""
+    g = G()
+    unet, cond, vae = _flux_front(g, "a yellow school bus parked in front of a red brick school, the words "
+                                      "SCHOOL BUS on its side, photograph")
+    neg = g.node("ConditioningZeroOut", "Negative (unused at cfg 1)", conditioning=[cond, 0])
+    lat = g.node("EmptySD3LatentImage", width=1024, height=1024, batch_size=1)
+    sw = g.node("SpectralPassthroughSweep", model=[unet, 0], positive=[cond, 0], negative=[neg, 0], latent=[lat, 0],
+                vae=[vae, 0], seed=42, steps=28, cfg=1.0, sampler_name="euler", scheduler="simple",
+                deltas="0.001, 0.01, 0.05, 0.1", spectrum="auto", transform="dct", tolerance=0.05)
+    g.node("SaveImage", images=[sw, 0], filename_prefix="spectral/flux_passthrough_sweep")
+    g.node("PreviewAny", "Change per delta", source=[sw, 1])
+    return g.p
+
+
+def sd15_forcing_diagnostic() -> dict:
+    """(j) SpectralForcingPatch, a diagnostic: seed 004's input low-pass on a model not trained with it. Bypass
+    the node (same seed) for the plain image; the difference shows how much the model uses the band the
+    data-to-noise contour calls noise."""
+    g = G()
+    ckpt, pos, neg = _sd15_front(g, "a lighthouse on a rocky coast at sunset, crashing waves, photograph")
+    lat = g.node("EmptyLatentImage", width=512, height=512, batch_size=1)
+    forced = g.node("SpectralForcingPatch", "Spectral Forcing (diagnostic)", model=[ckpt, 0], spectrum="auto",
+                    custom_A=203.62, custom_beta=1.9155, transform="dct")
+    out = g.node("KSampler", model=[forced, 0], seed=5, steps=25, cfg=7.0, sampler_name="euler", scheduler="normal",
+                 positive=[pos, 0], negative=[neg, 0], latent_image=[lat, 0], denoise=1.0)
+    dec = g.node("VAEDecode", samples=[out, 0], vae=[ckpt, 2])
+    g.node("SaveImage", images=[dec, 0], filename_prefix="spectral/sd15_forcing_diagnostic")
+    return g.p
+
+
 EXAMPLES = {  # file name -> (builder, family of the models (tests substitute tiny ones), short description)
     "flux_txt2img_spectral_sampler": (flux_txt2img_spectral_sampler, "flux",
                                       "FLUX txt2img with the progressive SAMPLER in SamplerCustomAdvanced"),
@@ -239,6 +271,10 @@ EXAMPLES = {  # file name -> (builder, family of the models (tests substitute ti
                                     "PowerSpectrumProbe -> DeltaSchedule -> progressive sampler"),
     "flux_frequency_edit": (flux_frequency_edit, "flux", "FrequencyEdit: new texture and style, same structure"),
     "frequency_band_transfer": (frequency_band_transfer, None, "FrequencyBandGain: texture transfer between two images"),
+    "flux_passthrough_sweep": (flux_passthrough_sweep, "flux",
+                               "SpectralPassthroughSweep: which delta your model and prompt tolerate (seed 001 App. B)"),
+    "sd15_forcing_diagnostic": (sd15_forcing_diagnostic, "sd15",
+                                "SpectralForcingPatch (diagnostic): seed 004's input low-pass on a model not trained with it"),
 }
 
 # The preview context the DeltaSchedule / SpectralProgressiveSampler widgets show in each example

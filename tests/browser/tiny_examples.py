@@ -28,7 +28,7 @@ TAESD_CHANNELS = {"taesd": 4, "taef1": 16}
 TINY_WAN_FILE = "tiny_wan21_t2v.safetensors"
 STEP_KEYS = {  # class_type -> inputs holding step counts / step indices
     "BasicScheduler": ("steps",), "KSampler": ("steps",), "SpectralProgressiveSampler": ("steps",),
-    "FrequencyEdit": ("steps",), "KSamplerAdvanced": ("steps", "start_at_step", "end_at_step"),
+    "FrequencyEdit": ("steps",), "SpectralPassthroughSweep": ("steps",), "KSamplerAdvanced": ("steps", "start_at_step", "end_at_step"),
     "SplitSigmas": ("step",),
 }
 SIZE_NODES = ("EmptySD3LatentImage", "EmptyLatentImage", "EmptyHunyuanLatentVideo", "ImageScale")
