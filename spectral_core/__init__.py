@@ -4,7 +4,8 @@ from .calibration import Calibration, calibrate
 from .denoiser import progressive_denoiser, wiener_gain
 from .expansion import aligned_time, band_limited_upsample, contract, contracted_time, expand, growth
 from .frames import FRAMES, Frame, get_frame
-from .passthrough import PassthroughDenoiser, activation_times, passthrough_gain, relative_change, tolerated_delta
+from .passthrough import (PassthroughDenoiser, activation_times, gaussian_change, passthrough_gain, relative_change,
+                          release_times, tolerated_delta)
 from .plan import (Stage, StagePlan, affine_respace, call_cost, plan_cost, respace_sigmas, restart_below,
                    restart_sigmas, speedup, stage_scale, stage_sizes)
 from .progressive import sample_progressive
@@ -18,6 +19,6 @@ __all__ = [
     "contract", "contracted_time", "down", "expand", "fit_power_law", "forward", "get_frame", "growth",
     "inverse", "measure_spectrum", "progressive_denoiser", "radial_frequency", "radial_power",
     "sample_ab2", "sample_euler", "sample_progressive", "up", "wiener_gain", "activation_times", "passthrough_gain",
-    "relative_change", "tolerated_delta",
+    "relative_change", "tolerated_delta", "release_times", "gaussian_change",
 ]
 __all__ += ["PlanDesign", "ScheduleDesign", "design_for_plan", "design_sigmas"]  # seed 002 schedules

@@ -145,6 +145,24 @@ def passthrough_gain(t_release: float | torch.Tensor, power: torch.Tensor, t_sta
     return rho(tr) / rho(torch.as_tensor(t_start, dtype=torch.float64))
 
 
+def release_times(activation: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+    """Per coefficient the flow time t_r where the passthrough lets it go on a schedule of flow ``times``
+    (decreasing): the last schedule time above t_w, or the start t_0 if t_w >= t_0 (never replaced)."""
+    tt = times.detach().to("cpu", torch.float64).reshape(-1)
+    act = activation.detach().to("cpu", torch.float64)
+    above = torch.where(tt > act[..., None], tt, torch.full_like(tt, math.inf))
+    return above.amin(dim=-1).clamp_max(float(tt[0]))
+
+
+def gaussian_change(power: torch.Tensor, activation: torch.Tensor, times: torch.Tensor) -> float:
+    """Closed-form expected relative change ||x_pt - x_plain|| / ||x_plain|| of a passthrough run for exact
+    Gaussian data with coefficient powers ``power`` (continuous-time ODE after the release):
+    sqrt(sum_w P_w (1 - g_w)^2 / sum_w P_w), g_w = ``passthrough_gain(t_r, P_w, t_0)``."""
+    p = power.detach().to("cpu", torch.float64)
+    g = passthrough_gain(release_times(activation, times), p, float(times.reshape(-1)[0]))
+    return float(torch.sqrt((p * (1.0 - g) ** 2).sum() / p.sum()))
+
+
 def relative_change(x: torch.Tensor, reference: torch.Tensor) -> float:
     """||x - ref|| / ||ref|| over the whole tensor (the sweep's change against the plain run)."""
     if not isinstance(x, torch.Tensor) or not isinstance(reference, torch.Tensor) or x.shape != reference.shape:

@@ -9,8 +9,9 @@ import torch
 from spectral_progressive.schedules import switch_time
 from spectral_progressive.spectral_core import transforms
 from spectral_progressive.spectral_core.gaussian import GaussianSpectrumModel
-from spectral_progressive.spectral_core.passthrough import (PassthroughDenoiser, activation_times, passthrough_gain,
-                                                            relative_change, tolerated_delta)
+from spectral_progressive.spectral_core.passthrough import (PassthroughDenoiser, activation_times, gaussian_change,
+                                                            passthrough_gain, relative_change, release_times,
+                                                            tolerated_delta)
 from spectral_progressive.spectral_core.samplers import sample_ab2, sample_euler
 from spectral_progressive.spectral_core.spectra import PowerLaw
 
@@ -57,18 +58,15 @@ def test_delta_to_zero_is_the_plain_run(sweep):
     assert relative_change(runs[1e-9], plain) < 1e-12
 
 
-def test_change_grows_monotonically_with_delta(sweep):
-    _, _, _, _, plain, runs = sweep
+def test_change_grows_monotonically_with_delta_as_the_closed_form_expects(sweep):
+    frame, model, _, t, plain, runs = sweep
     changes = [relative_change(runs[d], plain) for d in sorted(runs)]
     assert all(b > a for a, b in zip(changes, changes[1:])), changes
     assert changes[-1] > 1e-3
-
-
-def _release_times(t: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-    """Per coefficient the last grid time above t_w (the start t_0 if none): App. B's step from t E there
-    uses the model."""
-    above = torch.where(t[None, None, :] > act[..., None], t[None, None, :], torch.full_like(t, 2.0)[None, None, :])
-    return above.amin(dim=-1).clamp_max(float(t[0]))
+    for d in sorted(runs)[1:]:  # the expectation over the data law, measured on 6 draws of 32 x 32
+        expected = gaussian_change(model.power, activation_times(LAW, SIZE, d), t)
+        # below delta 0.05 Euler's own error at 256 steps (~1e-4 per coefficient) is of the size of the change
+        assert relative_change(runs[d], plain) == pytest.approx(expected, rel=0.05 if d >= 0.05 else 0.3)
 
 
 def _ratio(run: torch.Tensor, plain: torch.Tensor) -> torch.Tensor:
@@ -84,7 +82,7 @@ def test_per_coefficient_change_matches_the_closed_form_and_prop1_bound(sweep, d
     frame, model, _, t, plain, runs = sweep
     act = activation_times(LAW, SIZE, delta)
     ratio = _ratio(runs[delta], plain)
-    pred = passthrough_gain(_release_times(t, act), model.power, T0[frame])
+    pred = passthrough_gain(release_times(act, t), model.power, T0[frame])
     assert float((ratio - pred).abs().max()) < 3e-3  # Euler's own discretisation error at 256 steps
     replaced = act < T0[frame]
     assert int(replaced.sum()) > 0.8 * replaced.numel()
