@@ -13,32 +13,28 @@ the wall/ideal ratio, and the time spent outside the network.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import statistics
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TINY = os.path.join(os.path.dirname(HERE), "tests", "integration", "tiny_models.py")
+from ..schedules.families import PREVIEW_FAMILIES
+from ..spectral_core.plan import call_cost
 
+# per family (the preview families of schedules/families.py): latent size and the hidden sizes --width scales
 SIZES = {"flux": (128, 128), "sd3": (64, 64), "sd15": (64, 64), "wan": (64, 104)}
-FAMILY_KEY = {"flux": "flux", "sd3": "sd3", "sd15": "sd15", "wan": "wan21_t2v"}
 WIDTH_KEYS = {"flux": {"hidden_size": 64}, "sd3": {}, "sd15": {"model_channels": 32}, "wan": {"dim": 128, "ffn_dim": 256}}
 
 
-def _tiny():
-    spec = importlib.util.spec_from_file_location("spectral_it_tiny_models", TINY)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["spectral_it_tiny_models"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+def tiny_key(family: str) -> str:
+    """The integration tests' tiny model of a preview family: its ComfyUI model class, lower case."""
+    return PREVIEW_FAMILIES[family].preview.model_class.lower()
 
 
 def main(argv: list[str] | None = None) -> None:
     from .common import check_out_dir, die, table, write_json
     ap = argparse.ArgumentParser(description="Baseline vs progressive sampling in real ComfyUI.")
-    ap.add_argument("--families", nargs="+", default=["flux", "sd3", "sd15", "wan"], choices=list(SIZES))
+    ap.add_argument("--families", nargs="+", default=list(PREVIEW_FAMILIES), choices=list(PREVIEW_FAMILIES))
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--width", type=int, default=1, help="multiply the tiny models' hidden sizes")
@@ -51,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.steps < 2 or args.repeats < 1 or args.width < 1:
         die("--steps >= 2, --repeats >= 1 and --width >= 1 are required")
     check_out_dir(args.out)
-    tm = _tiny()
+    from ..tests.integration import tiny_models as tm
     tm.setup_comfy(comfy_dir, threads=args.threads)
     import comfy.patcher_extension as pe
     import comfy.sample
@@ -65,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
 
     rows = []
     for fam in args.families:
-        key = FAMILY_KEY[fam]
+        key = tiny_key(fam)
         cfg = dict(tm.UNET_CONFIGS[key])
         for k, v in WIDTH_KEYS[fam].items():
             cfg[k] = v * args.width
@@ -127,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
         base_wall = statistics.median(walls["baseline euler"])
 
         def cost(cs, p):  # per sample: ComfyUI batches cond and uncond when memory allows
-            return sum(b * (h * w) ** p for (b, h, w), _ in cs)
+            return call_cost([(h, w) for (b, h, w), _ in cs for _ in range(b)], (H, W), p)
         for name in runs:
             ideal = cost(base_calls, 1) / cost(made[name], 1)
             wall = statistics.median(walls[name])

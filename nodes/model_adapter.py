@@ -3,7 +3,7 @@
 * the frame: CONST (rectified flow) models -> "const"; EPS, V_PREDICTION, EDM, X0 -> "eps"
   (ComfyUI runs all of them in the variance-exploding sigma frame x = x_0 + sigma eps);
 * the spatial multiple: the DiT patch size, or 2^(levels-1) for a UNet;
-* the spectrum preset for DeltaSchedule's "auto" from the latent format;
+* the spectrum preset for DeltaSchedule's "auto" from the latent format (``schedules/families.py``);
 * the latent's expected rank (4-D image or 5-D video) and channel count.
 """
 from __future__ import annotations
@@ -12,19 +12,10 @@ from typing import Any
 
 import comfy.model_sampling as ms
 
+from ..schedules.families import preset_for
+from ..schedules.widgets import WIDGET_NAMES
+from ..schedules.widgets import renamed as widgets_renamed
 from ..spectral_core.validation import fail
-
-# Latent formats with a measured preset (seed 001 Table 4: the FLUX / Z-Image latent, the WAN 2.1 latent,
-# pixels).  Wan21 is the latent of WAN 2.1, of WAN 2.2 A14B and of Qwen-Image (all the WAN 2.1 VAE).
-# Every other format (SD1.5, SDXL, SD3, HunyuanVideo, LTX-Video, WAN 2.2 TI2V-5B's 48-channel Wan22,
-# Mochi, Cosmos, ...) has no published preset and falls back to "flux": measure it with PowerSpectrumProbe.
-# (HunyuanVideo / LTXV / Wan22 / Mochi / Cosmos used to borrow "wan": their VAEs are not WAN 2.1's, LTXV's
-# compresses 32x into 128 channels, so that was a guess, not a measurement.)
-_SPECTRUM_BY_FORMAT = {
-    "Flux": "flux", "Flux2": "flux", "ChromaRadiance": "pixel512",
-    "Wan21": "wan",
-}
-
 
 def base_model(model: Any) -> Any:
     """The comfy BaseModel behind a ModelPatcher (or the BaseModel itself)."""
@@ -62,20 +53,13 @@ def latent_format_name(model: Any) -> str:
 
 
 def auto_spectrum(model: Any) -> str:
-    return _SPECTRUM_BY_FORMAT.get(latent_format_name(model), "flux")
+    return preset_for(latent_format_name(model))
 
 
-# core argument names -> the node inputs the user sets (DeltaSchedule widgets, the sampler's latent)
-_INPUT_NAMES = {"latent_size": "latent_image", "switch_steps": "manual_switch", "switch_sigmas": "manual_switch"}
-
-
-def renamed(exc: ValueError) -> ValueError:
-    """A core ValueError ("name: expected ...") re-addressed to the node input the user set."""
-    msg = str(exc)
-    head, sep, rest = msg.partition(":")
-    if sep and head in _INPUT_NAMES:
-        return ValueError(f"{_INPUT_NAMES[head]}:{rest}")
-    return exc
+def renamed(exc: ValueError, latent: str = "latent_image") -> ValueError:
+    """A core ValueError ("name: expected ...") re-addressed to the node input the user set: the
+    DeltaSchedule widgets, and ``latent`` (the node's latent input) for the latent size."""
+    return widgets_renamed(exc, {**WIDGET_NAMES, "latent_size": latent})
 
 
 def plan(spec: Any, sigmas: Any, size: Any, model: Any, entry: str = "noise") -> Any:

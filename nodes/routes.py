@@ -1,10 +1,13 @@
-"""Server route for the web preview: POST /spectral_progressive/plan.
+"""Server routes for the web preview.
 
-Body (JSON): the DeltaSchedule widget values (mode, delta, stages, scales, transform, spectrum,
-custom_A, custom_beta, refill, respace, manual_switch, manual_unit) plus the preview context:
-family (flux | sd3 | sd15 | wan), steps, scheduler, width, height (latent pixels).  The sigmas come
-from ComfyUI's own scheduler on that family's own model_sampling; the plan from the planner the
-samplers use.  Malformed parameters answer 400 with {"error": "<input>: <what was expected>"}.
+POST /spectral_progressive/plan.  Body (JSON): the DeltaSchedule widget values (``SCHEDULE_FIELDS``)
+plus the preview context (``PREVIEW_FIELDS``: a preview family of schedules/families.py, steps,
+scheduler, latent width and height), each checked against the same bounds as the node's widgets.  The
+sigmas come from ComfyUI's own scheduler on that family's own model_sampling; the plan from the
+planner the samplers use.  Malformed parameters answer 400 with {"error": "<input>: <what was expected>"}.
+
+GET /spectral_progressive/config: the widget names, the context defaults and the families, so the
+frontend keeps no list of its own.
 """
 from __future__ import annotations
 
@@ -15,61 +18,50 @@ import comfy.samplers
 import comfy.supported_models
 from aiohttp import web
 
+from ..schedules.families import PREVIEW_FAMILIES
 from ..schedules.preview import preview_payload
+from ..schedules.widgets import PREVIEW_FIELDS, SCHEDULE_FIELDS, checked, spec_from_widgets
 from . import model_adapter
-from .schedule_nodes import build_spec
 
-FAMILIES = {  # family -> (supported_models class, ModelType its BaseModel uses, spatial multiple, frame, preset)
-    "flux": ("Flux", "FLUX", 2, "const", "flux"),
-    "sd3": ("SD3", "FLOW", 2, "const", "flux"),
-    "sd15": ("SD15", "EPS", 8, "eps", "flux"),
-    "wan": ("WAN21_T2V", "FLOW", 2, "const", "wan"),
-}
 _registered = False
 
 
 def family_sigmas(family: str, scheduler: str, steps: int):
-    """ComfyUI's sigmas for ``scheduler`` on the family's own model_sampling object."""
-    cls_name, model_type = FAMILIES[family][:2]
-    cls = getattr(comfy.supported_models, cls_name)
+    """ComfyUI's sigmas for ``scheduler`` on the preview family's own model_sampling object."""
+    preview = PREVIEW_FAMILIES[family].preview
+    cls = getattr(comfy.supported_models, preview.model_class)
     cfg = cls(dict(cls.unet_config))
-    sampling = comfy.model_base.model_sampling(cfg, getattr(comfy.model_base.ModelType, model_type))
+    sampling = comfy.model_base.model_sampling(cfg, getattr(comfy.model_base.ModelType, preview.model_type))
     return comfy.samplers.calculate_sigmas(sampling, scheduler, steps).cpu()
 
 
-def _num(body: dict, key: str, cast, default, lo, hi):
-    try:
-        v = cast(body.get(key, default))
-    except (TypeError, ValueError):
-        raise ValueError(f"{key}: expected a number, got {body.get(key)!r}") from None
-    if not lo <= v <= hi:
-        raise ValueError(f"{key}: expected a value in [{lo}, {hi}], got {v!r}")
-    return v
-
-
 def plan_from_request(body: dict) -> dict:
+    """The preview of the DeltaSchedule widgets in ``body`` (checked against the widgets' own bounds) in
+    the request's preview context."""
     if not isinstance(body, dict):
         raise ValueError("body: expected a JSON object")
-    family = body.get("family", "flux")
-    if family not in FAMILIES:
-        raise ValueError(f"family: expected one of {sorted(FAMILIES)}, got {family!r}")
-    scheduler = body.get("scheduler", "simple")
-    if scheduler not in comfy.samplers.SCHEDULER_NAMES:
-        raise ValueError(f"scheduler: expected one of {comfy.samplers.SCHEDULER_NAMES}, got {scheduler!r}")
-    steps = _num(body, "steps", int, 20, 1, 1000)
-    width = _num(body, "width", int, 128, 1, 4096)
-    height = _num(body, "height", int, 128, 1, 4096)
-    spec = build_spec(str(body.get("mode", "delta")), _num(body, "delta", float, 0.01, 1e-9, 1 - 1e-9),
-                      _num(body, "stages", int, 2, 1, 4), str(body.get("scales", "")), str(body.get("transform", "dct")),
-                      str(body.get("spectrum", "auto")), _num(body, "custom_A", float, 203.62, 1e-12, 1e12),
-                      _num(body, "custom_beta", float, 1.9155, 0, 20), str(body.get("refill", "paper")),
-                      str(body.get("respace", "affine")), str(body.get("manual_switch", "")),
-                      str(body.get("manual_unit", "sigma")))
-    _, _, multiple, frame, auto = FAMILIES[family]
-    out = preview_payload(spec, family_sigmas(family, scheduler, steps), (height, width), frame=frame,
-                          spatial_multiple=multiple, auto_spectrum=auto)
-    out["family"] = family
+    ctx = checked(PREVIEW_FIELDS, body)
+    if ctx["scheduler"] not in comfy.samplers.SCHEDULER_NAMES:
+        raise ValueError(f"scheduler: expected one of {comfy.samplers.SCHEDULER_NAMES}, got {ctx['scheduler']!r}")
+    spec = spec_from_widgets(checked(SCHEDULE_FIELDS, body))
+    fam = PREVIEW_FAMILIES[ctx["family"]]
+    out = preview_payload(spec, family_sigmas(ctx["family"], ctx["scheduler"], ctx["steps"]),
+                          (ctx["height"], ctx["width"]), frame=fam.frame, spatial_multiple=fam.multiple,
+                          auto_spectrum=fam.preset)
+    out["family"] = ctx["family"]
     return out
+
+
+def config() -> dict:
+    """What the frontend reads instead of keeping its own lists: the schedule widgets' names and the
+    preview context's fields with their defaults and choices."""
+    return {"schedule_keys": [f.name for f in SCHEDULE_FIELDS],
+            "context": {f.name: f.default for f in PREVIEW_FIELDS},
+            "families": list(PREVIEW_FAMILIES)}
+
+
+async def config_route(request: web.Request) -> web.Response:
+    return web.json_response(config())
 
 
 async def plan_route(request: web.Request) -> web.Response:
@@ -96,5 +88,6 @@ def register() -> None:
     if inst is None:
         return
     inst.routes.post("/spectral_progressive/plan")(plan_route)
+    inst.routes.get("/spectral_progressive/config")(config_route)
     _registered = True
     logging.info("spectral_progressive: preview route registered")

@@ -2,20 +2,23 @@
 // - DeltaSchedule and SpectralProgressiveSampler: a live preview of the plan (sigma schedule over
 //   steps, stage bands with their latent sizes, switch steps, FLOP-ideal speed-up), computed by the
 //   pack's server route POST /spectral_progressive/plan, which calls the planner the samplers use.
+//   The schedule widgets' names, the preview families and the context defaults come from
+//   GET /spectral_progressive/config (the server's tables): this file keeps no list of its own.
 // - FrequencyBandGain: a band editor; dragging the cuts or the gains writes the node's widgets.
 import { app } from "../../../scripts/app.js";
 import { api } from "../../../scripts/api.js";
 
-const SCHEDULE_KEYS = ["mode", "delta", "stages", "scales", "transform", "spectrum", "custom_A", "custom_beta",
-  "refill", "respace", "manual_switch", "manual_unit"];
 const STAGE_COLORS = ["#4c78a8", "#f58518", "#54a24b", "#e45756"];
-const DEFAULT_CONTEXT = { family: "flux", steps: 20, scheduler: "simple", width: 128, height: 128 };
+
+// { schedule_keys, context (defaults), families }: read once from the server
+let CONFIG = null;
+const CONFIG_READY = api.fetchApi("/spectral_progressive/config").then((r) => r.json()).then((c) => { CONFIG = c; return c; });
 
 function widget(node, name) { return (node.widgets || []).find((w) => w.name === name); }
 
 function scheduleValues(node) {
   const v = {};
-  for (const w of node.widgets || []) if (SCHEDULE_KEYS.includes(w.name)) v[w.name] = w.value;
+  for (const w of node.widgets || []) if (CONFIG.schedule_keys.includes(w.name)) v[w.name] = w.value;
   return v;
 }
 
@@ -127,7 +130,7 @@ function drawPlan(canvas, state, note) {
 // is saved with the workflow; read it on every use (a loaded workflow replaces node.properties).
 function previewContext(node) {
   node.properties = node.properties || {};
-  const ctx = Object.assign({}, DEFAULT_CONTEXT, node.properties.spectral_preview || {});
+  const ctx = Object.assign({}, CONFIG?.context, node.properties.spectral_preview || {});
   node.properties.spectral_preview = ctx;
   return ctx;
 }
@@ -156,13 +159,13 @@ function contextControls(node, onChange) {
     inputs[key] = el;
     const lab = document.createElement("label"); lab.textContent = label; lab.appendChild(el); row.appendChild(lab);
   };
-  const select = (options) => {
-    const el = document.createElement("select");
+  const fill = (el, options) => {
     for (const f of options) { const o = document.createElement("option"); o.value = o.textContent = f; el.appendChild(o); }
-    return el;
   };
+  const select = (options) => { const el = document.createElement("select"); fill(el, options); return el; };
   const number = () => { const e = document.createElement("input"); e.type = "number"; e.min = "1"; return e; };
-  add("family", "family", select(["flux", "sd3", "sd15", "wan"]), 52);
+  const family = select([]);
+  add("family", "family", family, 52);
   if (!widget(node, "steps")) add("steps", "steps", number(), 42);
   if (!widget(node, "scheduler")) {
     if (SCHEDULERS) add("scheduler", "scheduler", select(SCHEDULERS), 78);
@@ -171,7 +174,7 @@ function contextControls(node, onChange) {
   add("width", "latent w", number(), 44);
   add("height", "h", number(), 44);
   const sync = () => { const ctx = previewContext(node); for (const [k, el] of Object.entries(inputs)) el.value = ctx[k]; };
-  sync();
+  CONFIG_READY.then((c) => { fill(family, c.families); sync(); });
   return { row, sync };
 }
 
@@ -182,6 +185,20 @@ function fitNode(node) {
   if (!s) return;
   const w = Math.max(node.size[0], s[0]), h = Math.max(node.size[1], s[1]);
   if (w !== node.size[0] || h !== node.size[1]) node.setSize ? node.setSize([w, h]) : (node.size = [w, h]);
+}
+
+// A DOM widget holding ``el`` (with ``canvas`` redrawn by ``draw`` on resize); ``onWidget`` runs after
+// every other widget's own callback.  serialize: false keeps it out of the prompt; widget.serialize =
+// false also out of widgets_values.
+function addCanvasWidget(node, name, el, canvas, minHeight, draw, onWidget) {
+  const dom = node.addDOMWidget(name, name, el, { serialize: false, getMinHeight: () => minHeight });
+  if (dom) dom.serialize = false;
+  if (typeof ResizeObserver !== "undefined") new ResizeObserver(() => draw()).observe(canvas);
+  for (const w of node.widgets || []) {
+    if (w.name === name) continue;
+    const cb = w.callback;
+    w.callback = function () { const r = cb?.apply(this, arguments); onWidget(); return r; };
+  }
 }
 
 // Refresh the previews of the samplers a DeltaSchedule feeds.
@@ -207,6 +224,7 @@ function attachPlanPreview(node) {
   const refresh = () => {
     clearTimeout(timer);
     timer = setTimeout(async () => {
+      await CONFIG_READY;
       const sched = linkedSchedule(node) || node;
       const body = Object.assign({}, previewContext(node), scheduleValues(sched));
       for (const k of ["steps", "scheduler"]) { const w = widget(node, k); if (w) body[k] = w.value; }
@@ -222,15 +240,7 @@ function attachPlanPreview(node) {
     ? "probe connected: shown for the spectrum widget, the run uses the measured fit" : null);
   const ctrl = contextControls(node, refresh);
   box.appendChild(ctrl.row); box.appendChild(canvas);
-  // serialize: false keeps it out of the prompt; widget.serialize = false also out of widgets_values
-  const dom = node.addDOMWidget("spectral_preview", "spectral_preview", box, { serialize: false, getMinHeight: () => 230 });
-  if (dom) dom.serialize = false;
-  if (typeof ResizeObserver !== "undefined") new ResizeObserver(() => draw()).observe(canvas);
-  for (const w of node.widgets || []) {
-    if (w.name === "spectral_preview") continue;
-    const cb = w.callback;
-    w.callback = function () { const r = cb?.apply(this, arguments); refresh(); refreshLinked(node); return r; };
-  }
+  addCanvasWidget(node, "spectral_preview", box, canvas, 230, draw, () => { refresh(); refreshLinked(node); });
   const onConn = node.onConnectionsChange;
   node.onConnectionsChange = function () { const r = onConn?.apply(this, arguments); refresh(); return r; };
   const onConfigure = node.onConfigure;
@@ -356,14 +366,7 @@ function attachBandEditor(node) {
   const end = () => { drag = null; };
   canvas.addEventListener("pointerup", end);
   canvas.addEventListener("pointercancel", end);
-  const dom = node.addDOMWidget("band_editor", "band_editor", canvas, { serialize: false, getMinHeight: () => 150 });
-  if (dom) dom.serialize = false;
-  if (typeof ResizeObserver !== "undefined") new ResizeObserver(() => redraw()).observe(canvas);
-  for (const w of node.widgets || []) {
-    if (w.name === "band_editor") continue;
-    const cb = w.callback;
-    w.callback = function () { const r = cb?.apply(this, arguments); redraw(); return r; };
-  }
+  addCanvasWidget(node, "band_editor", canvas, canvas, 150, redraw, redraw);
   const onConfigure = node.onConfigure;
   node.onConfigure = function () { const r = onConfigure?.apply(this, arguments); redraw(); return r; };
   // geometry(): the last drawing's layout (CSS pixels of the canvas): xs(f), ys(gain), L, R, T, B, W, H
