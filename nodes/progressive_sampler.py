@@ -22,49 +22,44 @@ from .stage_conds import CondResizeWrapper, check_step_cache, data_to_size, mask
 WRAPPER_KEY = "spectral_progressive"
 
 
-class _StageDenoiser:
-    """KSamplerX0Inpaint at the current stage's size: the mask, the source latent and the noise
-    are contracted once per stage (data by C/g, noise by C, masks by area averaging)."""
+def inpaint_noise(base: Any, noise: torch.Tensor, extra_args: dict) -> torch.Tensor:
+    """The noise ComfyUI's KSAMPLER blends a noise mask's kept region with: the run's noise, or fresh
+    noise from seed + 1 when the base sampler asks for it (``inpaint_options["random"]``, e.g. ddim)."""
+    if not getattr(base, "inpaint_options", {}).get("random", False):
+        return noise
+    gen = torch.manual_seed(extra_args.get("seed", 41) + 1)
+    return torch.randn(noise.shape, generator=gen, device="cpu").to(noise.dtype).to(noise.device)
 
-    def __init__(self, model_wrap: Any, noise: torch.Tensor, latent_image: torch.Tensor | None,
-                 denoise_mask: torch.Tensor | None, sigmas: torch.Tensor, transform: str):
-        self.model_wrap = model_wrap
+
+class StageDenoiser:
+    """ComfyUI's own KSamplerX0Inpaint at the current stage's size: the mask, the source latent and the
+    inpaint noise are contracted once per stage (data by C/g, noise by C, masks by area averaging);
+    each stage size keeps its own step-cache state."""
+
+    def __init__(self, model_wrap: Any, sigmas: torch.Tensor, noise: torch.Tensor, latent_image: torch.Tensor | None,
+                 denoise_mask: torch.Tensor | None, transform: str):
+        self.inpaint = comfy.samplers.KSamplerX0Inpaint(model_wrap, sigmas)
         self.inner_model = model_wrap  # ComfyUI's samplers look through model.inner_model.inner_model
         self.full = (noise, latent_image, denoise_mask)
-        self.sigmas = sigmas
         self.transform = transform
-        self.current = self.full
+        self.mask = denoise_mask
         self.size = tuple(noise.shape[-2:])
         self.caches: dict = {}  # stage size -> its own step-cache state (EasyCache / LazyCache)
+        self.inpaint.noise, self.inpaint.latent_image = noise, latent_image
 
     def set_stage(self, index: int, stage: Any) -> None:
         noise, latent, mask = self.full
-        size = tuple(stage.size)
-        self.size = size
-        if size == tuple(noise.shape[-2:]):
-            self.current = self.full
-            return
-        self.current = (
-            transforms.down(noise, size, self.transform).to(noise.dtype),
-            None if latent is None else data_to_size(latent, size, self.transform),
-            None if mask is None else mask_to_size(mask, size),
-        )
+        self.size = tuple(stage.size)
+        if self.size != tuple(noise.shape[-2:]):
+            noise = transforms.down(noise, self.size, self.transform).to(noise.dtype)
+            latent = None if latent is None else data_to_size(latent, self.size, self.transform)
+            mask = None if mask is None else mask_to_size(mask, self.size)
+        self.inpaint.noise, self.inpaint.latent_image, self.mask = noise, latent, mask
 
     def __call__(self, x, sigma, denoise_mask=None, model_options={}, seed=None):  # noqa: B006 - ComfyUI's signature
-        noise, latent, mask = self.current
         model_options = stage_step_cache(model_options, self.size, tuple(self.full[0].shape[-2:]), self.caches,
-                                         self.model_wrap.inner_model.model_sampling)
-        if mask is not None:
-            if "denoise_mask_function" in model_options:
-                mask = model_options["denoise_mask_function"](sigma, mask, extra_options={"model": self.model_wrap,
-                                                                                          "sigmas": self.sigmas})
-            keep = 1.0 - mask
-            x = x * mask + self.model_wrap.inner_model.scale_latent_inpaint(
-                x=x, sigma=sigma, noise=noise, latent_image=latent) * keep
-        out = self.model_wrap(x, sigma, model_options=model_options, seed=seed)
-        if mask is not None:
-            out = out * mask + latent * keep
-        return out
+                                         self.inner_model.inner_model.model_sampling)
+        return self.inpaint(x, sigma, denoise_mask=self.mask, model_options=model_options, seed=seed)
 
 
 class ProgressiveKSampler(comfy.samplers.Sampler):
@@ -103,7 +98,8 @@ class ProgressiveKSampler(comfy.samplers.Sampler):
         frame = plan.frame.name
         x = inner.model_sampling.noise_scaling(sigmas[0], noise, latent_image, max_denoise)
         inputs.finite(x, "latent_image")  # NaN/inf in the latent (or its noised start): once, before the loop
-        denoiser = _StageDenoiser(model_wrap, noise, latent_image, denoise_mask, sigmas, plan.transform)
+        denoiser = StageDenoiser(model_wrap, sigmas, inpaint_noise(self.base, noise, extra_args), latent_image,
+                                 denoise_mask, plan.transform)
         comfy.patcher_extension.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, WRAPPER_KEY,
                                                      CondResizeWrapper(tuple(noise.shape[-2:]), plan.transform),
                                                      extra_args["model_options"], is_model_options=True)
