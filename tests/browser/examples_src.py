@@ -240,6 +240,22 @@ def flux_passthrough_sweep() -> dict:
     return g.p
 
 
+def sd15_forcing_diagnostic() -> dict:
+    """(j) SpectralForcingPatch, a diagnostic: seed 004's input low-pass on a model not trained with it. Bypass
+    the node (same seed) for the plain image; the difference shows how much the model uses the band the
+    data-to-noise contour calls noise."""
+    g = G()
+    ckpt, pos, neg = _sd15_front(g, "a lighthouse on a rocky coast at sunset, crashing waves, photograph")
+    lat = g.node("EmptyLatentImage", width=512, height=512, batch_size=1)
+    forced = g.node("SpectralForcingPatch", "Spectral Forcing (diagnostic)", model=[ckpt, 0], spectrum="auto",
+                    custom_A=203.62, custom_beta=1.9155, transform="dct")
+    out = g.node("KSampler", model=[forced, 0], seed=5, steps=25, cfg=7.0, sampler_name="euler", scheduler="normal",
+                 positive=[pos, 0], negative=[neg, 0], latent_image=[lat, 0], denoise=1.0)
+    dec = g.node("VAEDecode", samples=[out, 0], vae=[ckpt, 2])
+    g.node("SaveImage", images=[dec, 0], filename_prefix="spectral/sd15_forcing_diagnostic")
+    return g.p
+
+
 EXAMPLES = {  # file name -> (builder, family of the models (tests substitute tiny ones), short description)
     "flux_txt2img_spectral_sampler": (flux_txt2img_spectral_sampler, "flux",
                                       "FLUX txt2img with the progressive SAMPLER in SamplerCustomAdvanced"),
@@ -257,6 +273,8 @@ EXAMPLES = {  # file name -> (builder, family of the models (tests substitute ti
     "frequency_band_transfer": (frequency_band_transfer, None, "FrequencyBandGain: texture transfer between two images"),
     "flux_passthrough_sweep": (flux_passthrough_sweep, "flux",
                                "SpectralPassthroughSweep: which delta your model and prompt tolerate (seed 001 App. B)"),
+    "sd15_forcing_diagnostic": (sd15_forcing_diagnostic, "sd15",
+                                "SpectralForcingPatch (diagnostic): seed 004's input low-pass on a model not trained with it"),
 }
 
 # The preview context the DeltaSchedule / SpectralProgressiveSampler widgets show in each example
