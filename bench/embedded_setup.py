@@ -76,3 +76,15 @@ def load_finetuned(adapter: str | Path = ADAPTER_PATH, device: str = "cpu") -> t
 def linear_sigmas(steps: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """The embedded model's schedule: t from 1 to 0 in equal steps (CONST frame)."""
     return torch.linspace(1.0, 0.0, steps + 1, dtype=dtype)
+
+
+def adapter_plan(emb: Embedded, sigmas: torch.Tensor, adapter: str | Path):
+    """The stage plan an adapter of ``python -m spectral_progressive.finetune`` was trained for: its
+    stage sizes and switch times (the adapter's metadata) on ``sigmas``."""
+    from ..finetune import read_adapter
+    meta = read_adapter(adapter)[1]
+    if "stages" not in meta or "switch_times" not in meta:
+        raise ValueError(f"adapter: {adapter} does not record the stages it was trained for")
+    sizes = json.loads(meta["stages"])
+    scales = tuple(s[0] / emb.size for s in sizes)
+    return emb.plan(sigmas, scales, switch_at=[float(t) for t in json.loads(meta["switch_times"])], respace="affine")

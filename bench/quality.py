@@ -1,18 +1,21 @@
 """Quality at matched compute, ablations and design choices (issue 5; seed 001 Sec. 5.4).
 
-    python -m spectral_progressive.bench.quality --testbed gaussian|embedded [--steps 50] [--samples 32]
-                                                 [--out bench/results]
+    python -m spectral_progressive.bench.quality --testbed gaussian|embedded [--steps 50] [--samples 64]
+                                                 [--bootstrap 100] [--adapter FILE] [--out bench/results]
 
 gaussian: data with independent DCT coefficients of variance A w^-beta on a 32x32 grid (A, beta
 scaled so the switch times equal FLUX's at 128x128), its exact denoiser and FLUX's shifted schedule
 shape (shift e^1.15).  Every method is linear
 in its noise, so the output law is N(0, C) with C obtained exactly from impulse responses, and the
 KL to the data law is exact.
-embedded: the shipped model; PSNR/SSIM against the same-seed 50-step run, log radial-spectrum error
-and patch sliced-Wasserstein distance against held-out data crops.
+embedded: the shipped model (and its Sec. 4.3 adapter when one ships), every method at its token
+cost against full size at fewer steps (``matched_cost``): the primary metric (patch Frechet and
+patch sliced-W to the model's own 50-step samples on disjoint seeds, seed-bootstrap intervals and
+the floor), same-seed PSNR/SSIM against the 50-step run, and held-out data as a sanity check; the
+quality-versus-cost plots quality_vs_cost.png (Frechet) and quality_vs_cost_sw.png.
 
-Each row has its FLOP-ideal speed-up (tokens) and, for progressive rows, the fewer-step baseline at
-the same cost is listed alongside.
+Gaussian rows have their FLOP-ideal speed-up (tokens) and, for progressive rows, the fewer-step
+baseline at the same cost alongside.
 """
 from __future__ import annotations
 
@@ -28,7 +31,8 @@ from ..spectral_core import progressive_denoiser, sample_ab2, sample_euler, samp
 from ..spectral_core.gaussian import GaussianSpectrumModel
 from ..spectral_core.spectra import PowerLaw
 from .common import check_out_dir, die, table, write_json
-from .embedded_setup import linear_sigmas
+from .embedded_setup import ADAPTER_PATH, linear_sigmas
+from .matched_cost import Method, cost_plot, evaluate, full_size, public_rows, reference_samples, seeded_noise
 from .variants import naive_progressive, no_alignment, plan_cost
 
 GAUSS_SIZE = 32
@@ -156,51 +160,66 @@ def gaussian_bench(steps: int) -> list[dict]:
 
 # ---------------------------------------------------------------- embedded model
 
-def embedded_bench(steps: int, samples: int, seed: int) -> list[dict]:
-    from .embedded_setup import load_embedded
-    from .metrics import log_spectrum_error, patches, psnr, sliced_wasserstein, ssim
-    from .embedded_setup import heldout_data
+EMBEDDED_FEWER_STEPS = (5, 8, 10, 12, 15, 20, 25, 30, 40)
+
+
+def embedded_methods(emb, steps: int, adapter: str | None) -> list[Method]:
+    """The quality-versus-cost sweep on the embedded model: full size at fewer steps, training-free
+    progressive (delta sweep, S=2 and 3, formulation 1 = the sampler, formulation 2 = the model patch
+    on the mapped grid), the Sec. 4.3 fine-tuned model, naive upscale and re-noise."""
+    sig = linear_sigmas(steps)
+    model = emb.model
+    out = [full_size(model, steps)] + [full_size(model, n) for n in EMBEDDED_FEWER_STEPS if n < steps]
+
+    def plan(S: int, delta: float):
+        return emb.plan(sig.double(), (0.5, 1.0) if S == 2 else (0.25, 0.5, 1.0), delta, respace="affine")
+
+    def sampler(m, p, name, family):
+        return Method(name, family, plan_cost(p), lambda noise: sample_progressive(m, noise, sig, plan=p))
+
+    for S, deltas in ((2, (0.001, 0.01, 0.05, 0.2)), (3, (0.01, 0.05, 0.2))):
+        for dl in deltas:
+            out.append(sampler(model, plan(S, dl), f"progressive S={S} delta={dl}", f"progressive S={S} (sampler)"))
+    for S in (2, 3):
+        p = plan(S, 0.01)
+        grid = p.full_sigmas().float()
+        den = progressive_denoiser(model, p, high="zero")
+        out.append(Method(f"model patch S={S} delta=0.01", "progressive (model patch, mapped grid)",
+                          plan_cost(p, grid=grid), lambda noise, den=den, grid=grid: sample_euler(den, noise, grid)))
+    fresh_gen = torch.Generator().manual_seed(12345)
+    for S in (2, 3):
+        p = plan(S, 0.01)
+        out.append(Method(f"naive upscale+renoise S={S}", "naive upscale + re-noise", plan_cost(p, extra_low_calls=1),
+                          lambda noise, p=p: naive_progressive(model, noise, p, torch.randn(noise.shape, generator=fresh_gen))))
+    if adapter:
+        from .embedded_setup import load_finetuned
+        tuned = load_finetuned(adapter)
+        for dl in (0.01, 0.05, 0.2):
+            out.append(sampler(tuned, plan(2, dl), f"fine-tuned progressive S=2 delta={dl}", "fine-tuned progressive S=2 (Sec. 4.3)"))
+    return out
+
+
+def embedded_bench(steps: int, samples: int, seed: int, adapter: str | None, bootstrap: int, out_dir: str) -> list[dict]:
+    from .embedded_setup import heldout_data, load_embedded
     emb = load_embedded()
-    size = emb.size
-    sig = linear_sigmas(steps, torch.float64).float()
-    g = torch.Generator().manual_seed(seed)
-    noise = torch.randn(samples, 3, size, size, generator=g)
-    fresh = torch.randn(samples, 3, size, size, generator=g)
-    held = heldout_data(max(256, samples), seed=1)
-    held_p = patches(held)
-    base = None
-    rows = []
-    eq_cache: dict[int, torch.Tensor] = {}
-    for name, group, kind, plan, extra in methods(sig.double(), size, emb.law, emb.multiple, steps):
-        t0 = time.perf_counter()
-        with torch.no_grad():
-            out, cost = run_method(emb.model, noise, fresh, sig, kind, plan, extra, emb.law)
-        wall = time.perf_counter() - t0
-        if base is None:
-            base = out
-        row = {"method": name, "group": group, "speed-up (tokens)": steps / cost, "wall s": wall,
-               "PSNR vs 50-step dB": float(psnr(out, base).mean()) if kind != "baseline" else float("inf"),
-               "SSIM vs 50-step": float(ssim(out, base).mean()),
-               "log-spectrum error": log_spectrum_error(out, held),
-               "patch SW to data": sliced_wasserstein(patches(out), held_p)}
-        if kind != "baseline":
-            eq = max(1, round(cost))
-            if eq not in eq_cache:
-                with torch.no_grad():
-                    eq_cache[eq] = sample_euler(emb.model, noise, linear_sigmas(eq, torch.float64).float())
-            row["equal-cost baseline steps"] = eq
-            row["equal-cost PSNR dB"] = float(psnr(eq_cache[eq], base).mean())
-            row["equal-cost patch SW"] = sliced_wasserstein(patches(eq_cache[eq]), held_p)
-        rows.append(row)
-        print(f"  {name}: {wall:.1f}s", flush=True)
-    return rows
+    noise = seeded_noise(samples, emb.size, seed)
+    print(f"reference: {samples} samples, {steps} steps, disjoint seeds", flush=True)
+    reference = reference_samples(emb.model, samples, emb.size, seed, steps)
+    rows, _ = evaluate(embedded_methods(emb, steps, adapter), noise, reference, high_step_name=f"full size {steps} steps",
+                       heldout=heldout_data(max(256, samples), seed=1), bootstrap=bootstrap, full_steps=steps)
+    cost_plot(rows).save(os.path.join(out_dir, "quality_vs_cost.png"))
+    cost_plot(rows, key="patch SW", title="patch sliced-W to the model's own 50-step samples (lower is better)").save(
+        os.path.join(out_dir, "quality_vs_cost_sw.png"))
+    return public_rows(rows)
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="Quality at matched compute, ablations and design choices.")
     ap.add_argument("--testbed", choices=["gaussian", "embedded"], default="gaussian")
     ap.add_argument("--steps", type=int, default=50)
-    ap.add_argument("--samples", type=int, default=32, help="embedded testbed: samples per method")
+    ap.add_argument("--samples", type=int, default=64, help="embedded testbed: samples per method (and reference)")
+    ap.add_argument("--bootstrap", type=int, default=100, help="embedded testbed: seed-bootstrap draws")
+    ap.add_argument("--adapter", default=None, help="embedded testbed: a fine-tuning adapter (default: the shipped one)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out", default="bench/results")
@@ -215,12 +234,18 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     check_out_dir(args.out)
     torch.set_grad_enabled(False)
-    rows = gaussian_bench(args.steps) if args.testbed == "gaussian" else embedded_bench(args.steps, args.samples, args.seed)
+    if args.adapter is not None and not os.path.isfile(args.adapter):
+        die(f"--adapter {args.adapter!r} is not a file")
+    adapter = args.adapter or (str(ADAPTER_PATH) if ADAPTER_PATH.is_file() else None)
+    rows = gaussian_bench(args.steps) if args.testbed == "gaussian" else embedded_bench(
+        args.steps, args.samples, args.seed, adapter, args.bootstrap, args.out)
     cols = list(dict.fromkeys(k for r in rows for k in r))
     print(table(rows, cols))
     write_json(os.path.join(args.out, f"quality_{args.testbed}.json"),
                {"command": f"python -m spectral_progressive.bench.quality --testbed {args.testbed} --steps {args.steps}"
-                           + (f" --samples {args.samples}" if args.testbed == "embedded" else ""),
+                           + (f" --samples {args.samples} --bootstrap {args.bootstrap}" + (f" --adapter {args.adapter}" if args.adapter else "")
+                              if args.testbed == "embedded" else ""),
+                "adapter": adapter if args.testbed == "embedded" else None,
                 "torch": torch.__version__, "rows": rows})
 
 

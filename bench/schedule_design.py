@@ -36,6 +36,7 @@ from .quality import FLUX_SHIFT, GAUSS_LAW, GAUSS_SIZE
 
 SAMPLERS = {"euler": sample_euler, "ab2": sample_ab2}
 BASELINES = ("simple", "karras", "beta")
+REFERENCE_STEPS = 50  # the embedded reference: 50-step full-size Euler
 
 
 def flow_table(shift: float = 1.0, n: int = 1000) -> torch.Tensor:
@@ -147,7 +148,7 @@ def embedded_rows(steps_list: tuple[int, ...], samples: int, n_ref: int, seed: i
     def noise(s: int, n: int) -> torch.Tensor:
         return torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(s))
 
-    ref_sig = simple_sigmas(50)
+    ref_sig = simple_sigmas(REFERENCE_STEPS)
     reference = _euler_samples(emb.model, noise(seed + 1, n_ref), ref_sig).clamp(-1, 1)
     floor = reference_floor(reference, _euler_samples(emb.model, noise(seed + 2, n_ref), ref_sig).clamp(-1, 1))
     base_noise, rows = noise(seed, samples), []

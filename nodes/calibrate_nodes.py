@@ -62,6 +62,26 @@ def _run(model, positive, user_latent: torch.Tensor, x0: torch.Tensor, times: tu
     return result["cal"]
 
 
+def _cached(model, positive, x: torch.Tensor, ts: tuple[float, ...], seed: int) -> Calibration:
+    """The calibration of ``model`` on latent ``x``: from the cache (same network, latent and settings) or
+    measured now (``_run``); errors name the latent."""
+    bm = model_adapter.base_model(model)
+    dm = getattr(bm, "diffusion_model", bm)
+    key = (id(dm), id(model), tuple(x.shape), ts, seed, _fingerprint(x))
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0]() is dm:
+        _CACHE.move_to_end(key)
+        return hit[1]
+    try:
+        cal = _run(model, positive, x, model_adapter.clean_to_flow(model, x), ts, seed, model_adapter.frame_of(model))
+    except ValueError as exc:
+        raise ValueError(f"latent: {exc}") from None
+    _CACHE[key] = (weakref.ref(dm), cal)
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return cal
+
+
 class SpectralCalibrate(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -99,24 +119,7 @@ class SpectralCalibrate(io.ComfyNode):
             fail("latent", "a non-empty latent", tuple(x.shape))
         inputs.finite(x, "latent")
         delta = check_open_unit(delta, "delta")
-        ts = calibration_times(int(times))
-        frame = model_adapter.frame_of(model)
-        bm = model_adapter.base_model(model)
-        dm = getattr(bm, "diffusion_model", bm)
-        key = (id(dm), id(model), tuple(x.shape), ts, int(seed), _fingerprint(x))
-        hit = _CACHE.get(key)
-        if hit is not None and hit[0]() is dm:
-            cal = hit[1]
-            _CACHE.move_to_end(key)
-        else:
-            x0 = bm.process_latent_in(x).float()
-            try:
-                cal = _run(model, positive, x, x0, ts, int(seed), frame)
-            except ValueError as exc:
-                raise ValueError(f"latent: {exc}") from None
-            _CACHE[key] = (weakref.ref(dm), cal)
-            while len(_CACHE) > _CACHE_SIZE:
-                _CACHE.popitem(last=False)
+        cal = _cached(model, positive, x, calibration_times(int(times)), int(seed))
         law = cal.law
         value = {"law": law, "channel_laws": [law] * int(x.shape[1]), "r2": cal.fit.r2, "size": cal.size,
                  "freqs": cal.freqs.tolist(), "power": cal.band_power.tolist()}

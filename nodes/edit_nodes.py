@@ -1,38 +1,17 @@
 """FrequencyEdit (seed 001 Sec. 5.5, App. G) and FrequencyBandGain (model-free band gains)."""
 from __future__ import annotations
 
-from dataclasses import replace
-
 import comfy.sample
 import comfy.samplers
-import comfy.utils
-import latent_preview
 import torch
 from comfy_api.latest import io
 
-from ..spectral_core.editing import apply_band_gains, band_transfer, edit_start
-from ..spectral_core.frames import get_frame
-from ..spectral_core.plan import restart_sigmas
+from ..schedules.editing import edit_run
+from ..spectral_core.editing import apply_band_gains, band_transfer
 from ..spectral_core.validation import fail
 from . import inputs, model_adapter
-from .progressive_sampler import ProgressiveKSampler
-from .sampler_nodes import _spec, ksampler_sigmas
+from .progressive_sampler import sample_progressively
 from .types import CATEGORY, SpectralSchedule
-
-
-def pick_entry_stage(full_switch_times: list[float], entry_stage: int, strength: float) -> int:
-    """1-based entry stage k: ``entry_stage`` when > 0, else the stage whose full-size switch time
-    (the noise level the edit restarts from) is closest to ``strength``."""
-    n = len(full_switch_times)
-    if n == 0:
-        fail("schedule", "at least two stages (a low stage to keep the source's structure from)", "one stage")
-    if entry_stage > 0:
-        if entry_stage > n:
-            fail("entry_stage", f"a stage from 1 to {n} (the plan has {n + 1} stages)", entry_stage)
-        return entry_stage
-    if not 0.0 <= strength <= 1.0:
-        fail("strength", "a value in [0, 1]", strength)
-    return 1 + min(range(n), key=lambda i: abs(full_switch_times[i] - strength))
 
 
 class FrequencyEdit(io.ComfyNode):
@@ -70,49 +49,48 @@ class FrequencyEdit(io.ComfyNode):
     @classmethod
     def execute(cls, model, positive, negative, source, seed, steps, cfg, sampler_name, scheduler, entry_stage,
                 strength, schedule=None) -> io.NodeOutput:
-        spec = _spec(schedule)
-        inputs.model(model)
-        inputs.conditioning(positive, "positive")
-        inputs.conditioning(negative, "negative")
-        inputs.finite_number(cfg, "cfg")
+        spec = inputs.schedule(schedule)
+        inputs.guidance(model, positive, negative, cfg)
         latent = inputs.latent(source, "source", nested_ok=True)["samples"]
         model_adapter.check_latent(model, latent, "source")
-        if not bool(torch.isfinite(latent).all()):
-            fail("source", "finite values", "NaN/inf")
-        bm = model_adapter.base_model(model)
-        frame = get_frame(model_adapter.frame_of(model))
-        sigmas = ksampler_sigmas(model, scheduler, steps, 1.0)
-        plan = spec.plan(sigmas, tuple(latent.shape[-2:]), frame=frame.name,
-                         spatial_multiple=model_adapter.spatial_multiple_of(model),
-                         auto_spectrum=model_adapter.auto_spectrum(model), entry="noise")
-        k = pick_entry_stage(plan.full_switch_times, entry_stage, strength)
-        stage = plan.stages[k - 1]
+        inputs.finite(latent, "source")
+        sigmas = model_adapter.ksampler_sigmas(model, scheduler, steps, 1.0)
+        plan = model_adapter.plan(spec, sigmas, latent.shape[-2:], model, latent="source")
         noise = comfy.sample.prepare_noise(latent, seed, source.get("batch_index"))
-        x0 = bm.process_latent_in(latent).float()
-        x_T, T = edit_start(x0, noise.float(), stage.size, stage.switch_time, plan.transform)
-        sigma_T = float(frame.sigma_of_t(T))
-        run_sigmas = restart_sigmas(sigmas, T, frame)
-        ms = bm.model_sampling
-        start = bm.process_latent_out(ms.inverse_noise_scaling(torch.tensor(sigma_T), frame.from_flow(x_T, sigma_T)))
-        # the rest of the run keeps the full plan's switch times, whatever the schedule's mode
-        run_spec = replace(spec, mode="manual", switch_steps=None,
-                           switch_sigmas=tuple(float(frame.sigma_of_t(st.switch_time)) for st in plan.stages[:-1]))
-        sampler = ProgressiveKSampler(comfy.samplers.sampler_object(sampler_name), run_spec)
-        callback = latent_preview.prepare_callback(model, len(run_sigmas) - 1)
-        samples = comfy.sample.sample_custom(model, torch.zeros_like(latent), cfg, sampler, run_sigmas, positive, negative,
-                                             start.to(latent.dtype), callback=callback,
-                                             disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
-        out = source.copy()
-        out.pop("noise_mask", None)
-        out["samples"] = samples
-        times = ", ".join(f"stage {i + 1}: {t:.4f}" for i, t in enumerate(plan.full_switch_times))
-        text = (f"entry stage {k} ({stage.size[0]}x{stage.size[1]} band kept), restart at t={T:.4f} (sigma {sigma_T:.4f}), "
-                f"{len(run_sigmas) - 1} steps\nswitch times (full-size t): {times}")
-        return io.NodeOutput(out, text)
+        run = edit_run(spec, plan, model_adapter.clean_to_flow(model, latent), noise.float(), entry_stage, strength)
+        start = model_adapter.flow_to_latent(model, run.start, run.sigma_restart).to(latent.dtype)
+        samples, _ = sample_progressively(model, run.spec, sampler_name, torch.zeros_like(latent), cfg, run.sigmas,
+                                          positive, negative, start, seed)
+        out = {k: v for k, v in source.items() if k != "noise_mask"}
+        return io.NodeOutput(dict(out, samples=samples), run.summary(plan))
 
 
-def _as_channels_first(image: torch.Tensor) -> torch.Tensor:
-    return image.movedim(-1, 1)
+def _check_band_widgets(mode: str, widgets: dict, items: dict) -> None:
+    """FrequencyBandGain's inputs: something to edit, finite widgets (NaN passes ComfyUI's min/max
+    validation), ordered cuts, and IMAGE / LATENT sockets."""
+    if items["image"] is None and items["latent"] is None:
+        fail("image", "an IMAGE or a LATENT to edit", None)
+    for name, v in widgets.items():
+        inputs.finite_number(v, name)
+    if mode == "gains" and not widgets["cut_low"] < widgets["cut_high"]:
+        fail("cut_high", f"a cut above cut_low ({widgets['cut_low']})", widgets["cut_high"])
+    for name, v in items.items():
+        if v is not None and name.startswith("image"):
+            inputs.image(v, name)
+        elif v is not None:
+            inputs.latent(v, name)
+
+
+def _band_edit(mode: str, w: dict, a: torch.Tensor, b: torch.Tensor | None, b_name: str) -> torch.Tensor:
+    """Gains on ``a``, or (transfer) the low band of ``a`` with the high band of ``b``."""
+    if mode != "transfer":
+        return apply_band_gains(a, [w["cut_low"], w["cut_high"]], [w["gain_low"], w["gain_mid"], w["gain_high"]],
+                                w["soft"])
+    if b is None:
+        fail(b_name, "a second input for transfer mode", None)
+    if tuple(b.shape) != tuple(a.shape):
+        fail(b_name, f"the shape of the first input {tuple(a.shape)}", tuple(b.shape))
+    return band_transfer(a, b, w["cut_low"], w["soft"])
 
 
 class FrequencyBandGain(io.ComfyNode):
@@ -147,34 +125,14 @@ class FrequencyBandGain(io.ComfyNode):
     @classmethod
     def execute(cls, mode, cut_low, cut_high, gain_low, gain_mid, gain_high, soft, image=None, latent=None,
                 image_b=None, latent_b=None) -> io.NodeOutput:
-        if image is None and latent is None:
-            fail("image", "an IMAGE or a LATENT to edit", None)
-        for name, v in (("cut_low", cut_low), ("cut_high", cut_high), ("gain_low", gain_low), ("gain_mid", gain_mid),
-                        ("gain_high", gain_high), ("soft", soft)):
-            inputs.finite_number(v, name)  # NaN passes ComfyUI's min/max validation
-        if mode == "gains" and not cut_low < cut_high:
-            fail("cut_high", f"a cut above cut_low ({cut_low})", cut_high)
-        for name, v in (("image", image), ("image_b", image_b)):
-            if v is not None:
-                inputs.image(v, name)
-        for name, v in (("latent", latent), ("latent_b", latent_b)):
-            if v is not None:
-                inputs.latent(v, name)
+        w = dict(cut_low=cut_low, cut_high=cut_high, gain_low=gain_low, gain_mid=gain_mid, gain_high=gain_high,
+                 soft=soft)
+        _check_band_widgets(mode, w, dict(image=image, image_b=image_b, latent=latent, latent_b=latent_b))
         out_img, out_lat = None, None
-
-        def edit(a: torch.Tensor, b: torch.Tensor | None, b_name: str) -> torch.Tensor:
-            if mode == "transfer":
-                if b is None:
-                    fail(b_name, "a second input for transfer mode", None)
-                if tuple(b.shape) != tuple(a.shape):
-                    fail(b_name, f"the shape of the first input {tuple(a.shape)}", tuple(b.shape))
-                return band_transfer(a, b, cut_low, soft)
-            return apply_band_gains(a, [cut_low, cut_high], [gain_low, gain_mid, gain_high], soft)
-
-        if image is not None:
-            b = None if image_b is None else _as_channels_first(image_b)
-            out_img = edit(_as_channels_first(image), b, "image_b").movedim(1, -1).clamp(0.0, 1.0)
+        if image is not None:  # IMAGE is (B, H, W, C): edit channels-first
+            b = None if image_b is None else image_b.movedim(-1, 1)
+            out_img = _band_edit(mode, w, image.movedim(-1, 1), b, "image_b").movedim(1, -1).clamp(0.0, 1.0)
         if latent is not None:
-            out_lat = latent.copy()
-            out_lat["samples"] = edit(latent["samples"], None if latent_b is None else latent_b["samples"], "latent_b")
+            b = None if latent_b is None else latent_b["samples"]
+            out_lat = dict(latent, samples=_band_edit(mode, w, latent["samples"], b, "latent_b"))
         return io.NodeOutput(out_img, out_lat)

@@ -12,10 +12,11 @@ from .passthrough_nodes import SpectralPassthroughSweep
 from .probe_nodes import PowerSpectrumProbe
 from .sampler_nodes import SamplerSpectralProgressive, SpectralProgressiveSampler
 from .schedule_nodes import DeltaSchedule
+from .scheduler_nodes import SpectralScheduler
 
 NODES: list[type[io.ComfyNode]] = [SamplerSpectralProgressive, SpectralProgressiveModel, SpectralProgressiveSampler,
                                    DeltaSchedule, PowerSpectrumProbe, SpectralNoiseExpand, FrequencyEdit, FrequencyBandGain,
-                                   SpectralCalibrate, SpectralPassthroughSweep, SpectralForcingPatch]
+                                   SpectralCalibrate, SpectralPassthroughSweep, SpectralForcingPatch, SpectralScheduler]
 
 
 class SpectralProgressiveExtension(ComfyExtension):

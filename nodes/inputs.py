@@ -13,6 +13,24 @@ import torch
 from ..spectral_core.validation import fail
 
 
+def schedule(v: Any, name: str = "schedule") -> Any:
+    """A SPECTRAL_SCHEDULE from DeltaSchedule, or the default schedule when the input is not connected."""
+    from ..schedules.spec import DEFAULT_SPEC, ScheduleSpec
+    if v is None:
+        return DEFAULT_SPEC
+    if not isinstance(v, ScheduleSpec):
+        fail(name, "a SPECTRAL_SCHEDULE from DeltaSchedule", type(v).__name__)
+    return v
+
+
+def guidance(model_: Any, positive: Any, negative: Any, cfg: Any) -> None:
+    """The model, both conditionings and cfg of a sampling node."""
+    model(model_)
+    conditioning(positive, "positive")
+    conditioning(negative, "negative")
+    finite_number(cfg, "cfg")
+
+
 def model(v: Any, name: str = "model") -> Any:
     if not hasattr(getattr(v, "model", None), "model_sampling"):
         fail(name, "a MODEL (from a loader or a model node)", type(v).__name__)

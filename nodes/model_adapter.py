@@ -1,20 +1,27 @@
-"""Reads what the pack needs from a ComfyUI model, so the user is never asked for it:
+"""Everything the pack reads from, or does through, a ComfyUI model, so the user is never asked for it:
 
 * the frame: CONST (rectified flow) models -> "const"; EPS, V_PREDICTION, EDM, X0 -> "eps"
   (ComfyUI runs all of them in the variance-exploding sigma frame x = x_0 + sigma eps);
 * the spatial multiple: the DiT patch size, or 2^(levels-1) for a UNet;
 * the spectrum preset for DeltaSchedule's "auto" from the latent format (``schedules/families.py``);
+* the one path from a MODEL to a plan (``plan``: frame, multiple and preset read once into a
+  ``PlanContext``; errors name the node inputs);
+* ComfyUI's latents in the flow frame and back, and the sigmas KSampler would run;
 * the latent's expected rank (4-D image or 5-D video) and channel count.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import comfy.model_sampling as ms
+import torch
 
 from ..schedules.families import preset_for
 from ..schedules.widgets import WIDGET_NAMES
 from ..schedules.widgets import renamed as widgets_renamed
+from ..spectral_core.frames import Frame, get_frame
+from ..spectral_core.plan import StagePlan
 from ..spectral_core.validation import fail
 
 def base_model(model: Any) -> Any:
@@ -62,14 +69,66 @@ def renamed(exc: ValueError, latent: str = "latent_image") -> ValueError:
     return widgets_renamed(exc, {**WIDGET_NAMES, "latent_size": latent})
 
 
-def plan(spec: Any, sigmas: Any, size: Any, model: Any, entry: str = "noise") -> Any:
-    """``spec.plan`` with the frame, spatial multiple and spectrum preset read from ``model``;
-    errors name the node inputs."""
+@dataclass(frozen=True)
+class PlanContext:
+    """What a plan needs of the model: its frame, spatial multiple and spectrum preset."""
+
+    frame: str
+    multiple: int
+    preset: str
+
+
+def context_of(model: Any) -> PlanContext:
+    if isinstance(model, PlanContext):
+        return model
+    return PlanContext(frame_of(model), spatial_multiple_of(model), auto_spectrum(model))
+
+
+def plan(spec: Any, sigmas: Any, size: Any, model: Any, entry: str = "noise",
+         latent: str = "latent_image") -> StagePlan:
+    """The plan of ``spec`` on a run of ``model`` (a ModelPatcher, a BaseModel or its ``PlanContext``)
+    over ``sigmas`` and a latent of spatial ``size``; errors name the node inputs (``latent``: the
+    node's latent input)."""
+    ctx = context_of(model)
     try:
-        return spec.plan(sigmas, tuple(int(v) for v in size), frame=frame_of(model),
-                         spatial_multiple=spatial_multiple_of(model), auto_spectrum=auto_spectrum(model), entry=entry)
+        return spec.plan(sigmas, tuple(int(v) for v in size), frame=ctx.frame, spatial_multiple=ctx.multiple,
+                         auto_spectrum=ctx.preset, entry=entry)
     except ValueError as exc:
-        raise renamed(exc) from None
+        raise renamed(exc, latent) from None
+
+
+def frame(model: Any) -> Frame:
+    return get_frame(frame_of(model))
+
+
+def ksampler_sigmas(model: Any, scheduler: str, steps: int, denoise: float, sampler_name: str = "euler") -> Any:
+    """The sigmas ComfyUI's KSampler would run for (steps, scheduler, denoise, sampler_name): its own
+    code, so denoise truncation and the samplers that drop the penultimate sigma (dpm_2, uni_pc) match.
+    None for denoise 0."""
+    import comfy.samplers
+    if denoise <= 0.0:
+        return None
+    return comfy.samplers.KSampler(model, steps, "cpu", sampler_name, scheduler, denoise).sigmas.cpu()
+
+
+def clean_to_flow(model: Any, latent: torch.Tensor) -> torch.Tensor:
+    """A clean latent (e.g. VAE-encoded) as the model's data x_0, float32 (x_0 is the same in every frame)."""
+    return base_model(model).process_latent_in(latent).float()
+
+
+def latent_to_flow(model: Any, latent: torch.Tensor, sigma: float) -> torch.Tensor:
+    """A ComfyUI latent at noise level ``sigma`` (KSamplerAdvanced's leftover-noise form) in the flow frame."""
+    bm = base_model(model)
+    x = bm.model_sampling.noise_scaling(torch.tensor(sigma), torch.zeros_like(latent), bm.process_latent_in(latent),
+                                        False)
+    return frame(model).to_flow(x.float(), sigma)
+
+
+def flow_to_latent(model: Any, x_flow: torch.Tensor, sigma: float) -> torch.Tensor:
+    """A flow-frame latent at ``sigma`` in ComfyUI's latent form (the inverse of ``latent_to_flow``)."""
+    bm = base_model(model)
+    x = bm.model_sampling.inverse_noise_scaling(torch.tensor(sigma), frame(model).from_flow(x_flow, sigma))
+    return bm.process_latent_out(x)
 
 
 PACKED_LATENT = ("one image or video latent: a multi-part latent (e.g. LTX-2 audio+video, packed by ComfyUI into "

@@ -6,7 +6,6 @@ from comfy_api.latest import io
 from ..spectral_core.denoiser import HIGH_MODES
 from . import inputs
 from .model_patch import patch_model
-from .sampler_nodes import _spec
 from .types import CATEGORY, SpectralSchedule
 
 
@@ -34,5 +33,5 @@ class SpectralProgressiveModel(io.ComfyNode):
     @classmethod
     def execute(cls, model, schedule=None, high_band="zero") -> io.NodeOutput:
         inputs.model(model)
-        patched, _ = patch_model(model, _spec(schedule), high_band)
+        patched, _ = patch_model(model, inputs.schedule(schedule), high_band)
         return io.NodeOutput(patched)

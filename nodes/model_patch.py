@@ -24,8 +24,8 @@ WRAPPER_KEY = "spectral_progressive"
 class PatchState:
     """What the patched model carries: the schedule and a per-run plan cache."""
 
-    def __init__(self, spec: ScheduleSpec, high: str, frame: str, multiple: int, auto: str):
-        self.spec, self.high, self.frame, self.multiple, self.auto = spec, high, frame, multiple, auto
+    def __init__(self, spec: ScheduleSpec, high: str, context: model_adapter.PlanContext):
+        self.spec, self.high, self.context = spec, high, context
         self._key: tuple | None = None
         self._router: BandRouter | None = None
         self.log: list[tuple[int, tuple[int, ...]]] = []  # (stage index, spatial size) per cond batch
@@ -39,13 +39,9 @@ class PatchState:
         # a key that costs no host read in the per-step path
         key = (tuple(x.shape[-2:]), id(sig), tuple(sig.shape))
         if key != self._key:
-            try:
-                plan = self.spec.plan(sig.detach().float().cpu(), tuple(x.shape[-2:]), frame=self.frame,
-                                      spatial_multiple=self.multiple, auto_spectrum=self.auto, entry="noise")
-            except ValueError as exc:
-                raise model_adapter.renamed(exc) from None
-            law = self.spec.law(self.auto)
-            self._router = BandRouter(plan, frame=self.frame, high=self.high, spectrum=law)
+            plan = model_adapter.plan(self.spec, sig.detach().float().cpu(), x.shape[-2:], self.context)
+            law = self.spec.law(self.context.preset)
+            self._router = BandRouter(plan, frame=self.context.frame, high=self.high, spectrum=law)
             self._key = key
         return self._router
 
@@ -86,9 +82,8 @@ class PatchState:
 
 def patch_model(model: Any, spec: ScheduleSpec, high: str = "zero") -> tuple[Any, PatchState]:
     """A clone of ``model`` (a ModelPatcher) with the progressive wrapper installed."""
-    state = PatchState(spec, high, model_adapter.frame_of(model), model_adapter.spatial_multiple_of(model),
-                       model_adapter.auto_spectrum(model))
-    spec.law(state.auto)  # validates a custom spectrum now, not mid-run
+    state = PatchState(spec, high, model_adapter.context_of(model))
+    spec.law(state.context.preset)  # validates a custom spectrum now, not mid-run
     patched = model.clone()
     patched.remove_wrappers_with_key(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, WRAPPER_KEY)
     patched.remove_wrappers_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, WRAPPER_KEY)

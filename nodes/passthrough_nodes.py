@@ -91,7 +91,11 @@ def label_images(images: torch.Tensor, text: str) -> torch.Tensor:
     for i, img in enumerate(images):
         pil = Image.fromarray((img[..., :3].clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8))
         d = ImageDraw.Draw(pil)
-        d.font = _font(max(8, min(h, w) // 16))
+        size = max(8, min(h, w) // 16)
+        d.font = _font(size)
+        width = d.textlength(text)
+        if width > w - 6:  # shrink to fit the image's width
+            d.font = _font(max(8, int(size * (w - 6) / width)))
         rows = min(h, int(d.textbbox((3, 2), text)[3]) + 3)
         d.rectangle([0, 0, w, rows], fill=(0, 0, 0))
         d.text((3, 2), text, fill=(255, 255, 255))

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-def _font(size: int):
+
+def font(size: int):
     """PIL's built-in font at ``size`` px (Pillow >= 10.1), else the small bitmap default."""
     try:
         return ImageFont.load_default(size=size)
@@ -15,7 +17,65 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
+_font = font  # the old private name (nodes/passthrough_nodes.py imports it)
+
 COLORS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
+
+
+@dataclass(frozen=True)
+class LogAxes:
+    """A log-log plot frame in pixels: decades lo..hi on each axis."""
+
+    left: float
+    right: float
+    top: float
+    bottom: float
+    lo_x: float
+    hi_x: float
+    lo_y: float
+    hi_y: float
+
+    def px(self, xv: float, yv: float) -> tuple[float, float]:
+        X = self.left + (math.log10(xv) - self.lo_x) / (self.hi_x - self.lo_x) * (self.right - self.left)
+        Y = self.bottom - ((math.log10(max(yv, 1e-300)) - self.lo_y) / (self.hi_y - self.lo_y)
+                           * (self.bottom - self.top))
+        return X, Y
+
+    def has_x(self, v: float) -> bool:
+        return 10 ** self.lo_x <= v <= 10 ** self.hi_x
+
+
+def _grid(d: ImageDraw.ImageDraw, ax: LogAxes) -> None:
+    d.rectangle([ax.left, ax.top, ax.right, ax.bottom], outline=(0, 0, 0))
+    for k in range(math.floor(ax.lo_y), math.ceil(ax.hi_y) + 1):
+        if ax.lo_y <= k <= ax.hi_y:
+            _, Y = ax.px(10 ** ax.lo_x, 10.0 ** k)
+            d.line([ax.left, Y, ax.right, Y], fill=(225, 225, 225))
+            d.text((4, Y - 6), f"1e{k}", fill=(0, 0, 0))
+    for k in range(math.floor(ax.lo_x), math.ceil(ax.hi_x) + 1):
+        for m in (1, 2, 5):
+            v = m * 10.0 ** k
+            if ax.has_x(v):
+                X, _ = ax.px(v, 10 ** ax.lo_y)
+                d.line([X, ax.top, X, ax.bottom], fill=(235, 235, 235))
+                d.text((X - 6, ax.bottom + 4), f"{v:g}", fill=(0, 0, 0))
+
+
+def _fit_and_markers(d: ImageDraw.ImageDraw, ax: LogAxes, fx: np.ndarray, fit: tuple[float, float] | None,
+                     markers: Sequence[tuple[str, float]], fh: int) -> None:
+    if fit is not None:
+        A, beta = fit
+        pts = [ax.px(v, A * v ** -beta) for v in np.geomspace(fx.min(), fx.max(), 40)]
+        for a, b in zip(pts[::2], pts[1::2]):
+            d.line([a, b], fill=(0, 0, 0), width=1)
+        label = f"fit A={A:.4g} beta={beta:.4g}"
+        d.text((ax.right - d.textlength(label) - 6, ax.top + 6), label, fill=(0, 0, 0))
+    for j, (label, w) in enumerate(markers):
+        if ax.has_x(w):
+            X, _ = ax.px(w, 10 ** ax.lo_y)
+            d.line([X, ax.top, X, ax.bottom], fill=(200, 0, 0), width=1)
+            tx = min(X + 3, ax.right - d.textlength(label) - 3)  # keep the label inside the frame
+            d.text((tx, ax.top + 6 + fh * (j + 1)), label, fill=(200, 0, 0))
 
 
 def spectrum_plot(freqs: Sequence[float], curves: Sequence[tuple[str, Sequence[float]]], fit: tuple[float, float] | None,
@@ -26,7 +86,7 @@ def spectrum_plot(freqs: Sequence[float], curves: Sequence[tuple[str, Sequence[f
     W, H = size
     img = Image.new("RGB", size, (255, 255, 255))
     d = ImageDraw.Draw(img)
-    d.font = _font(max(12, H // 28))
+    d.font = font(max(12, H // 28))
     fh = max(12, H // 28) + 2
     left, right, top, bottom = 64, W - 16, 28, H - 40
     f = np.asarray(freqs, dtype=float)
@@ -41,46 +101,16 @@ def spectrum_plot(freqs: Sequence[float], curves: Sequence[tuple[str, Sequence[f
     lo_y, hi_y = math.log10(max(allv.min(), 1e-300)), math.log10(max(allv.max(), 1e-300))
     if hi_y - lo_y < 1e-6:
         hi_y = lo_y + 1
-    lo_x, hi_x = math.log10(fx.min()), math.log10(fx.max() if fx.max() > fx.min() else fx.min() * 10)
-
-    def px(xv: float, yv: float) -> tuple[float, float]:
-        X = left + (math.log10(xv) - lo_x) / (hi_x - lo_x) * (right - left)
-        Y = bottom - (math.log10(max(yv, 1e-300)) - lo_y) / (hi_y - lo_y) * (bottom - top)
-        return X, Y
-
-    d.rectangle([left, top, right, bottom], outline=(0, 0, 0))
-    for k in range(math.floor(lo_y), math.ceil(hi_y) + 1):
-        if lo_y <= k <= hi_y:
-            _, Y = px(10 ** lo_x, 10.0 ** k)
-            d.line([left, Y, right, Y], fill=(225, 225, 225))
-            d.text((4, Y - 6), f"1e{k}", fill=(0, 0, 0))
-    for k in range(math.floor(lo_x), math.ceil(hi_x) + 1):
-        for m in (1, 2, 5):
-            v = m * 10.0 ** k
-            if 10 ** lo_x <= v <= 10 ** hi_x:
-                X, _ = px(v, 10 ** lo_y)
-                d.line([X, top, X, bottom], fill=(235, 235, 235))
-                d.text((X - 6, bottom + 4), f"{v:g}", fill=(0, 0, 0))
+    ax = LogAxes(left, right, top, bottom, math.log10(fx.min()),
+                 math.log10(fx.max() if fx.max() > fx.min() else fx.min() * 10), lo_y, hi_y)
+    _grid(d, ax)
     for i, (label, _) in enumerate(curves):
         col = COLORS[i % len(COLORS)]
-        pts = [px(a, b) for a, b in zip(fx, ys[i]) if b > 0]
+        pts = [ax.px(a, b) for a, b in zip(fx, ys[i]) if b > 0]
         if len(pts) > 1:
             d.line(pts, fill=col, width=2)
         d.text((left + 8, bottom - 6 - fh * (len(curves) - i)), label, fill=col)  # legend, lower left
-    if fit is not None:
-        A, beta = fit
-        xs = np.geomspace(fx.min(), fx.max(), 40)
-        pts = [px(v, A * v ** -beta) for v in xs]
-        for a, b in zip(pts[::2], pts[1::2]):
-            d.line([a, b], fill=(0, 0, 0), width=1)
-        label = f"fit A={A:.4g} beta={beta:.4g}"
-        d.text((right - d.textlength(label) - 6, top + 6), label, fill=(0, 0, 0))
-    for j, (label, w) in enumerate(markers):
-        if 10 ** lo_x <= w <= 10 ** hi_x:
-            X, _ = px(w, 10 ** lo_y)
-            d.line([X, top, X, bottom], fill=(200, 0, 0), width=1)
-            tx = min(X + 3, right - d.textlength(label) - 3)  # keep the label inside the frame
-            d.text((tx, top + 6 + fh * (j + 1)), label, fill=(200, 0, 0))
+    _fit_and_markers(d, ax, fx, fit, markers, fh)
     d.text((left, 8), title, fill=(0, 0, 0))
     d.text(((left + right) // 2 - 60, H - 18), "frequency (cycles/image)", fill=(0, 0, 0))
     return img

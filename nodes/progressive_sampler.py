@@ -8,7 +8,10 @@ import functools
 from typing import Any
 
 import comfy.patcher_extension
+import comfy.sample
 import comfy.samplers
+import comfy.utils
+import latent_preview
 import torch
 
 from ..schedules.spec import ScheduleSpec
@@ -112,3 +115,16 @@ class ProgressiveKSampler(comfy.samplers.Sampler):
                                      disable=disable_pbar, plan=plan, sampler=base_fn, frame=frame,
                                      noise=None, stage_hook=denoiser.set_stage)
         return inner.model_sampling.inverse_noise_scaling(sigmas[-1], samples)
+
+
+def sample_progressively(model: Any, spec: ScheduleSpec, sampler_name: str, noise: torch.Tensor, cfg: float,
+                         sigmas: torch.Tensor, positive: list, negative: list, latent: torch.Tensor, seed: int,
+                         noise_mask: torch.Tensor | None = None, preview_steps: int | None = None) -> tuple[Any, Any]:
+    """ComfyUI's sample_custom with ``sampler_name`` run progressively on ``spec``'s plan, with the
+    latent preview and the progress bar; returns (samples, the plan that ran)."""
+    sampler = ProgressiveKSampler(comfy.samplers.sampler_object(sampler_name), spec)
+    callback = latent_preview.prepare_callback(model, len(sigmas) - 1 if preview_steps is None else preview_steps)
+    samples = comfy.sample.sample_custom(model, noise, cfg, sampler, sigmas, positive, negative, latent,
+                                         noise_mask=noise_mask, callback=callback,
+                                         disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
+    return samples, sampler.last_plan

@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import comfy.sample
 import comfy.samplers
-import comfy.utils
-import latent_preview
 from comfy_api.latest import io
 
-from ..schedules.spec import DEFAULT_SPEC, ScheduleSpec
-from ..spectral_core.validation import fail
 from . import inputs, model_adapter
-from .progressive_sampler import ProgressiveKSampler
+from .model_adapter import ksampler_sigmas  # noqa: F401  (nodes/passthrough_nodes.py imports it from here)
+from .progressive_sampler import ProgressiveKSampler, sample_progressively
 from .types import CATEGORY, SpectralSchedule
-
-
-def _spec(schedule: ScheduleSpec | None) -> ScheduleSpec:
-    if schedule is None:
-        return DEFAULT_SPEC
-    if not isinstance(schedule, ScheduleSpec):
-        fail("schedule", "a SPECTRAL_SCHEDULE from DeltaSchedule", type(schedule).__name__)
-    return schedule
 
 
 class SamplerSpectralProgressive(io.ComfyNode):
@@ -42,15 +31,7 @@ class SamplerSpectralProgressive(io.ComfyNode):
 
     @classmethod
     def execute(cls, sampler, schedule=None) -> io.NodeOutput:
-        return io.NodeOutput(ProgressiveKSampler(sampler, _spec(schedule)))
-
-
-def ksampler_sigmas(model, scheduler: str, steps: int, denoise: float, sampler_name: str = "euler"):
-    """The sigmas ComfyUI's KSampler would run for (steps, scheduler, denoise, sampler_name): its own
-    code, so denoise truncation and the samplers that drop the penultimate sigma (dpm_2, uni_pc) match."""
-    if denoise <= 0.0:
-        return None
-    return comfy.samplers.KSampler(model, steps, "cpu", sampler_name, scheduler, denoise).sigmas.cpu()
+        return io.NodeOutput(ProgressiveKSampler(sampler, inputs.schedule(schedule)))
 
 
 class SpectralProgressiveSampler(io.ComfyNode):
@@ -84,26 +65,17 @@ class SpectralProgressiveSampler(io.ComfyNode):
     @classmethod
     def execute(cls, model, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent_image, denoise,
                 schedule=None) -> io.NodeOutput:
-        spec = _spec(schedule)
-        inputs.model(model)
-        inputs.conditioning(positive, "positive")
-        inputs.conditioning(negative, "negative")
+        spec = inputs.schedule(schedule)
+        inputs.guidance(model, positive, negative, cfg)
         inputs.latent(latent_image, "latent_image", nested_ok=True)
-        inputs.finite_number(cfg, "cfg")
         inputs.finite_number(denoise, "denoise", 0.0, 1.0)
         latent = model_adapter.fix_empty_latent(model, latent_image)
         model_adapter.check_latent(model, latent, "latent_image")
-        out = latent_image.copy()
-        sigmas = ksampler_sigmas(model, scheduler, steps, denoise, sampler_name)
+        sigmas = model_adapter.ksampler_sigmas(model, scheduler, steps, denoise, sampler_name)
         if sigmas is None:
-            out["samples"] = latent
-            return io.NodeOutput(out, "denoise 0: nothing to do")
+            return io.NodeOutput(dict(latent_image, samples=latent), "denoise 0: nothing to do")
         noise = comfy.sample.prepare_noise(latent, seed, latent_image.get("batch_index"))
-        sampler = ProgressiveKSampler(comfy.samplers.sampler_object(sampler_name), spec)
-        callback = latent_preview.prepare_callback(model, steps)
-        samples = comfy.sample.sample_custom(model, noise, cfg, sampler, sigmas, positive, negative, latent,
-                                             noise_mask=latent_image.get("noise_mask"), callback=callback,
-                                             disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
-        out["samples"] = samples
-        out.pop("downscale_ratio_spacial", None)
-        return io.NodeOutput(out, sampler.last_plan.summary() if sampler.last_plan is not None else "")
+        samples, plan = sample_progressively(model, spec, sampler_name, noise, cfg, sigmas, positive, negative, latent,
+                                             seed, latent_image.get("noise_mask"), preview_steps=steps)
+        out = {k: v for k, v in latent_image.items() if k != "downscale_ratio_spacial"}
+        return io.NodeOutput(dict(out, samples=samples), plan.summary() if plan is not None else "")

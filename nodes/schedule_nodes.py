@@ -67,12 +67,17 @@ class DeltaSchedule(io.ComfyNode):
         if sigmas is None or latent is None or model is None or len(sigmas) < 2:
             summary = f"schedule: {spec.mode}, delta={spec.delta}, scales={spec.scales}, transform={spec.transform}"
             return io.NodeOutput(spec, sigmas if sigmas is not None else torch.zeros(0), summary)
-        plan = model_adapter.plan(spec, sigmas.float().cpu(), latent["samples"].shape[-2:], model)
-        if spec.switch_steps is not None:
-            # step numbers index the grid they are applied to: on mapped_sigmas they would name other
-            # times.  Resolve them to this run's sigmas so the schedule and mapped_sigmas agree.
-            spec = replace(spec, switch_steps=None, switch_sigmas=tuple(float(sigmas[k]) for k in spec.switch_steps))
-        summary = plan.summary() + (
-            f"\nmodel patch on your sigmas: {speedup(plan, grid=sigmas.float().cpu()):.3f}x (tokens); "
-            f"on mapped_sigmas: {speedup(plan, grid=plan.full_sigmas()):.3f}x")
-        return io.NodeOutput(spec, plan.full_sigmas().to(torch.float32), summary)
+        return io.NodeOutput(*_with_plan(spec, model, sigmas, latent["samples"].shape[-2:]))
+
+
+def _with_plan(spec, model, sigmas: torch.Tensor, size) -> tuple:
+    """The schedule, its plan's mapped full-size sigmas and the plan's summary on this run."""
+    plan = model_adapter.plan(spec, sigmas.float().cpu(), size, model)
+    if spec.switch_steps is not None:
+        # step numbers index the grid they are applied to: on mapped_sigmas they would name other
+        # times.  Resolve them to this run's sigmas so the schedule and mapped_sigmas agree.
+        spec = replace(spec, switch_steps=None, switch_sigmas=tuple(float(sigmas[k]) for k in spec.switch_steps))
+    summary = plan.summary() + (
+        f"\nmodel patch on your sigmas: {speedup(plan, grid=sigmas.float().cpu()):.3f}x (tokens); "
+        f"on mapped_sigmas: {speedup(plan, grid=plan.full_sigmas()):.3f}x")
+    return spec, plan.full_sigmas().to(torch.float32), summary

@@ -50,6 +50,22 @@ def _spatial(x: torch.Tensor) -> tuple[int, int]:
     return int(x.shape[-2]), int(x.shape[-1])
 
 
+def _checked(x: torch.Tensor, size: tuple[int, int], t: float, transform: str, validate: bool,
+             grow: bool) -> tuple[tuple[int, int], tuple[int, int], float]:
+    """The checks expand (``grow``) and contract share: (the input's spatial size, the target size, t)."""
+    check_spatial_tensor(x, "x")
+    if validate:
+        check_finite(x, "x")
+    target = check_size(size, "size")
+    t = check_time(t, "t")
+    own = _spatial(x)
+    small, big = (own, target) if grow else (target, own)
+    if small[0] > big[0] or small[1] > big[1]:
+        fail("size", f"a size {'at least' if grow else 'at most'} the input's {own}", target)
+    transforms.get_transform(transform).check_sizes(small, big, "size")
+    return own, target, t
+
+
 def expand(x: torch.Tensor, size: tuple[int, int], t: float, *, transform: str = "dct",
            noise: torch.Tensor | None = None, refill: str = "paper",
            spectrum: PowerLaw | None = None, generator: torch.Generator | None = None,
@@ -61,16 +77,7 @@ def expand(x: torch.Tensor, size: tuple[int, int], t: float, *, transform: str =
     ``spectrum`` (P on the full-size grid).  Output dtype = input dtype.  ``validate=False`` skips
     the NaN/inf scans (host syncs) for callers inside a sampling loop that checked their input.
     """
-    check_spatial_tensor(x, "x")
-    if validate:
-        check_finite(x, "x")
-    H, W = check_size(size, "size")
-    t = check_time(t, "t")
-    small = _spatial(x)
-    if H < small[0] or W < small[1]:
-        fail("size", f"a size at least the input's {small}", (H, W))
-    tr = transforms.get_transform(transform)
-    tr.check_sizes(small, (H, W), "size")
+    small, (H, W), t = _checked(x, size, t, transform, validate, grow=True)
     if refill not in REFILLS:
         fail("refill", f"one of {REFILLS}", refill)
     if refill == "matched" and not isinstance(spectrum, PowerLaw):
@@ -100,19 +107,23 @@ def expand(x: torch.Tensor, size: tuple[int, int], t: float, *, transform: str =
 def contract(x: torch.Tensor, size: tuple[int, int], t: float, *, transform: str = "dct",
              validate: bool = True) -> tuple[torch.Tensor, float]:
     """Shrink a flow-frame latent to ``size`` at time t exactly; returns (x_lo, t')."""
-    check_spatial_tensor(x, "x")
-    if validate:
-        check_finite(x, "x")
-    h, w = check_size(size, "size")
-    t = check_time(t, "t")
-    big = _spatial(x)
-    if h > big[0] or w > big[1]:
-        fail("size", f"a size at most the input's {big}", (h, w))
-    transforms.get_transform(transform).check_sizes((h, w), big, "size")
+    big, (h, w), t = _checked(x, size, t, transform, validate, grow=False)
     g = growth((h, w), big)
     kappa_c = 1.0 / (g * (1.0 - t) + t)
     out = kappa_c * transforms.down(x, (h, w), transform)
     return out.to(x.dtype), t * kappa_c
+
+
+def resize(x: torch.Tensor, size: tuple[int, int], t: float, *, transform: str = "dct",
+           seed: int = 0) -> tuple[torch.Tensor, float]:
+    """One stage switch of a flow-frame latent at time t: ``expand`` to a larger ``size`` (the new band
+    refilled from the full-size unit noise of ``seed``, drawn on the CPU so a seed means the same noise
+    on every device), or ``contract`` exactly to a smaller one.  Returns (latent, new time)."""
+    if size[0] <= x.shape[-2] and size[1] <= x.shape[-1]:
+        return contract(x, size, t, transform=transform)
+    gen = torch.Generator().manual_seed(int(seed))
+    noise = torch.randn(tuple(x.shape[:-2]) + tuple(size), generator=gen).to(x.device)
+    return expand(x, size, t, transform=transform, noise=noise)
 
 
 def band_limited_upsample(x: torch.Tensor, size: tuple[int, int], transform: str = "dct") -> torch.Tensor:

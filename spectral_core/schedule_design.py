@@ -108,19 +108,21 @@ def design_sigmas(law: PowerLaw, size: tuple[int, int], steps: int, *, frame: st
     fr = get_frame(frame)
     size = check_size(size, "size")
     t_max, t_min = _check_design_args(law, steps, fr, sampler, start, sigma_max, sigma_min)
-    power, weights = binned_weights(*frequency_weights(law, size), bins)
-    v_in = start_variance(start, torch.tensor(float(sigma_max), dtype=torch.float64), power, fr)
+    # ComfyUI runs nodes in inference mode: the design's own autograd graph needs it off (and fresh tensors)
+    with torch.inference_mode(False), torch.enable_grad():
+        power, weights = binned_weights(*frequency_weights(law, size), bins)
+        v_in = start_variance(start, torch.tensor(float(sigma_max), dtype=torch.float64), power, fr)
 
-    def kl_of(z: torch.Tensor) -> torch.Tensor:
-        sig = sigmas_of_times(times_from_logits(z, t_max, t_min), fr)
-        return gaussian_kl(transfer_gain(sig, power, fr, sampler) ** 2 * v_in, power, weights)
+        def kl_of(z: torch.Tensor) -> torch.Tensor:
+            sig = sigmas_of_times(times_from_logits(z, t_max, t_min), fr)
+            return gaussian_kl(transfer_gain(sig, power, fr, sampler) ** 2 * v_in, power, weights)
 
-    z = torch.zeros(steps, dtype=torch.float64, requires_grad=True)
-    with torch.enable_grad():
+        z = torch.zeros(steps, dtype=torch.float64, requires_grad=True)
         kl_linear = float(kl_of(z.detach()))
         iterations = 0
         if steps > 1 and math.isfinite(kl_linear) and kl_linear > 0:
             iterations = _minimise(lambda: kl_of(z) / kl_linear, z, max_iter)
+        z = z.detach().clone()
     times = times_from_logits(z.detach(), t_max, t_min)
     linear = times_from_logits(torch.zeros_like(z.detach()), t_max, t_min)
     exact = {name: spectral_kl(sigmas_of_times(t, fr), law, size, frame=fr, sampler=sampler, start=start)

@@ -343,3 +343,30 @@ def test_finetune_stage_loss_applies_forcing_and_weighting_per_stage():
             per.append(weighted_mse(pred, pair.v, w))
     torch.testing.assert_close(loss, torch.cat(per).mean(), rtol=1e-5, atol=1e-7)
     assert set(stats) == {0, 1}
+
+
+# ------------------------------------------------------------------------------------------------
+# the benchmark
+# ------------------------------------------------------------------------------------------------
+
+def test_benchmark_runs_on_a_run_directory_and_writes_both_files(tmp_path):
+    from spectral_progressive.bench import forcing_weighting as fw
+    run = tmp_path / "forced"
+    assert tr.main(["--out", str(run), "--minutes", "5", "--batch-size", "2", "--warmup", "1", "--eval-images", "0",
+                    "--max-steps", "1", "--spectral-forcing"]) == 0
+    out = tmp_path / "res"
+    fw.main([f"forced={run}", "--samples", "3", "--steps", "2", "--lowband-samples", "1", "--bootstrap", "2",
+             "--out", str(out)])
+    rec = json.loads((out / "forcing_weighting.json").read_text())
+    assert list(rec["models"]) == ["shipped", "shipped + forcing at inference only", "forced"]
+    assert rec["models"]["forced"]["forcing_at_inference"] and not rec["models"]["shipped"]["forcing_at_inference"]
+    assert rec["models"]["forced"]["info"]["steps"] == 1
+    assert [r["t"] for r in rec["models"]["shipped"]["low_band"]] == list(fw.HIGH_T)
+    assert "| shipped |" in (out / "forcing_weighting.md").read_text()
+
+
+def test_benchmark_rejects_a_run_without_weights(tmp_path, capsys):
+    from spectral_progressive.bench import forcing_weighting as fw
+    with pytest.raises(SystemExit) as e:
+        fw.main([f"x={tmp_path}", "--out", str(tmp_path / "o")])
+    assert e.value.code == 2 and "weights.safetensors" in capsys.readouterr().err

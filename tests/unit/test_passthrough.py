@@ -198,3 +198,11 @@ def test_tolerated_delta():
 def test_bad_input_names_the_argument(call, name):
     with pytest.raises(ValueError, match=f"^{name}: expected"):
         call()
+
+
+@pytest.mark.parametrize("args", [["--deltas", "0.1,abc"], ["--deltas", "0.1,1.5"], ["--samples", "1"]])
+def test_bench_refuses_bad_arguments(tmp_path, args):
+    from spectral_progressive.bench import passthrough as bench
+    with pytest.raises(SystemExit) as exc:
+        bench.main(args + ["--out", str(tmp_path)])
+    assert exc.value.code == 2

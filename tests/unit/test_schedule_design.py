@@ -166,3 +166,10 @@ def test_design_for_plan_refuses_an_image_start():
     design = design_sigmas(LAW, (16, 16), 4, start="marginal", sigma_max=0.6)
     with pytest.raises(ValueError, match="^start:"):
         design_for_plan(design, lambda s: plan_s2(s, 16, LAW))
+
+
+def test_design_runs_in_inference_mode_as_comfyui_calls_nodes():
+    plain = design_sigmas(LAW, (16, 16), 6)
+    with torch.inference_mode():
+        inside = design_sigmas(LAW, (16, 16), 6)
+    assert torch.equal(inside.sigmas, plain.sigmas) and inside.kl < inside.kl_linear

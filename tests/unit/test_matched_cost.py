@@ -1,0 +1,55 @@
+"""bench/matched_cost.py on the exact Gaussian model: the floor, the equal-cost comparison, the plot."""
+import pytest
+import torch
+
+from spectral_progressive.bench.matched_cost import (Method, cost_plot, equal_cost_gap, evaluate, full_size, public_rows,
+                                                     seeded_noise)
+from spectral_progressive.spectral_core.gaussian import GaussianSpectrumModel
+from spectral_progressive.spectral_core.spectra import PowerLaw
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+@pytest.fixture(scope="module")
+def scored():
+    # exact denoiser of Gaussian data with a natural-image spectrum; Euler with 2 steps draws from a
+    # visibly wrong law, with 50 steps from (nearly) the data law
+    model = GaussianSpectrumModel.power_law(PowerLaw(40.0, 2.0), (32, 32))
+    with torch.no_grad():
+        reference = full_size(model, 50).run(seeded_noise(48, 32, 99, channels=1))
+    methods = [full_size(model, 50), full_size(model, 2), full_size(model, 20),
+               Method("same as 50 steps", "copy", 50.0, full_size(model, 50).run)]
+    rows, outs = evaluate(methods, seeded_noise(48, 32, 0, channels=1), reference, high_step_name="full size 50 steps",
+                          bootstrap=10, full_steps=50, log=lambda s: None)
+    return {r["method"]: r for r in rows}, rows
+
+
+def test_high_step_run_is_the_floor_and_its_copy_is_within_it(scored):
+    by, _ = scored
+    assert by["full size 50 steps"]["within floor"] == "floor"
+    copy = by["same as 50 steps"]
+    assert copy["within floor"] == "yes" and copy["same-seed PSNR dB"] > 100
+    assert copy["patch Frechet"] == pytest.approx(by["full size 50 steps"]["patch Frechet"])
+
+
+def test_two_euler_steps_are_far_outside_the_floor(scored):
+    by, _ = scored
+    two = by["full size 2 steps"]
+    assert two["within floor"] == "no" and two["patch Frechet"] > 3 * by["full size 50 steps"]["patch Frechet"]
+    assert two["token saving"] == 25.0
+
+
+def test_equal_cost_gap_picks_the_full_size_run_at_or_below_the_cost(scored):
+    _, rows = scored
+    gap = equal_cost_gap(rows, "same as 50 steps")
+    assert gap["baseline"] == "full size 50 steps"
+    rows2 = [dict(r, **{"cost (full-size calls)": 25.0}) if r["method"] == "same as 50 steps" else r for r in rows]
+    gap = equal_cost_gap(rows2, "same as 50 steps")
+    assert gap["baseline"] == "full size 20 steps" and gap["better"]
+
+
+def test_cost_plot_draws_and_rows_serialise(scored):
+    _, rows = scored
+    img = cost_plot(rows)
+    assert img.size == (820, 500) and len(img.getcolors(maxcolors=100000) or []) > 3
+    assert all(not k.startswith("_") for r in public_rows(rows) for k in r)
