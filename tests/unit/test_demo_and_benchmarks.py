@@ -11,8 +11,9 @@ from spectral_progressive.bench import demo
 
 def test_demo_writes_grid_spectra_report_and_json(tmp_path):
     out = tmp_path / "demo"
-    demo.main(["--out", str(out), "--seeds", "2", "--steps", "6", "--repeats", "1", "--threads", "1"])
-    for name in ("grid.png", "spectra.png", "report.md", "results.json"):
+    demo.main(["--out", str(out), "--seeds", "2", "--steps", "6", "--repeats", "1", "--threads", "1",
+               "--metric-samples", "4", "--bootstrap", "2"])
+    for name in ("grid.png", "spectra.png", "report.md", "results.json", "quality_vs_cost.png"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     res = json.loads((out / "results.json").read_text())
     methods = [r["method"] for r in res["rows"]]
@@ -21,6 +22,8 @@ def test_demo_writes_grid_spectra_report_and_json(tmp_path):
     assert base["FLOP-ideal speed-up (tokens)"] == 1.0 and base["model calls"] == 6
     assert all(r["FLOP-ideal speed-up (tokens)"] >= 1.0 for r in res["rows"])
     assert "| method |" in (out / "report.md").read_text()
+    assert base["within floor"] == "floor" and all(r["within floor"] in ("yes", "no") for r in res["rows"][1:])
+    assert res["verdicts"][1].startswith("- progressive S=2: patch Frechet")
 
 
 @pytest.mark.parametrize("module,args,needle", [
@@ -28,6 +31,7 @@ def test_demo_writes_grid_spectra_report_and_json(tmp_path):
     ("demo", ["--seeds", "0"], "--seeds"),
     ("demo", ["--out", "/proc/not-writable/x"], "--out"),
     ("demo", ["--delta", "2"], "--delta"),
+    ("demo", ["--metric-samples", "1"], "--metric-samples"),
     ("quality", ["--steps", "1"], "--steps"),
     ("quality", ["--testbed", "imagenet"], "testbed"),
     ("spectral_ops", ["--repeats", "0"], "--repeats"),
@@ -40,3 +44,16 @@ def test_bad_arguments_exit_non_zero_with_a_message(module, args, needle):
                        capture_output=True, text=True, timeout=120)
     assert p.returncode != 0
     assert needle in p.stderr and "Traceback" not in p.stderr, p.stderr
+
+
+def test_quality_embedded_writes_rows_with_the_primary_metric_and_the_cost_plots(tmp_path):
+    from spectral_progressive.bench import quality
+    quality.main(["--testbed", "embedded", "--steps", "6", "--samples", "4", "--bootstrap", "2", "--threads", "1",
+                  "--out", str(tmp_path)])
+    res = json.loads((tmp_path / "quality_embedded.json").read_text())
+    rows = {r["method"]: r for r in res["rows"]}
+    assert rows["full size 6 steps"]["within floor"] == "floor" and "full size 5 steps" in rows
+    assert {"progressive S=2 delta=0.01", "model patch S=2 delta=0.01", "naive upscale+renoise S=3"} <= set(rows)
+    assert all(r["cost (full-size calls)"] <= 6.0 + 1e-9 for r in res["rows"])
+    for name in ("quality_vs_cost.png", "quality_vs_cost_sw.png"):
+        assert (tmp_path / name).stat().st_size > 0
