@@ -256,6 +256,25 @@ def sd15_forcing_diagnostic() -> dict:
     return g.p
 
 
+def flux_spectral_scheduler() -> dict:
+    """(k) SpectralScheduler: FLUX sigmas designed from the latent's power spectrum (seed 002), straight into
+    SamplerCustomAdvanced in place of BasicScheduler; the summary shows their spectral KL."""
+    g = G()
+    unet, cond, vae = _flux_front(g, "a lighthouse on a rocky coast at sunset, crashing waves, 35mm photograph")
+    lat = g.node("EmptySD3LatentImage", width=1024, height=1024, batch_size=1)
+    sched = g.node("SpectralScheduler", "Spectral Scheduler", model=[unet, 0], steps=28, denoise=1.0,
+                   design_for="euler", spectrum="auto", width=1024, height=1024, latent=[lat, 0])
+    ks = g.node("KSamplerSelect", sampler_name="euler")
+    noise = g.node("RandomNoise", noise_seed=42)
+    guider = g.node("BasicGuider", model=[unet, 0], conditioning=[cond, 0])
+    out = g.node("SamplerCustomAdvanced", noise=[noise, 0], guider=[guider, 0], sampler=[ks, 0], sigmas=[sched, 0],
+                 latent_image=[lat, 0])
+    dec = g.node("VAEDecode", samples=[out, 0], vae=[vae, 0])
+    g.node("SaveImage", images=[dec, 0], filename_prefix="spectral/flux_spectral_scheduler")
+    g.node("PreviewAny", "Design summary", source=[sched, 1])
+    return g.p
+
+
 EXAMPLES = {  # file name -> (builder, family of the models (tests substitute tiny ones), short description)
     "flux_txt2img_spectral_sampler": (flux_txt2img_spectral_sampler, "flux",
                                       "FLUX txt2img with the progressive SAMPLER in SamplerCustomAdvanced"),
@@ -275,6 +294,8 @@ EXAMPLES = {  # file name -> (builder, family of the models (tests substitute ti
                                "SpectralPassthroughSweep: which delta your model and prompt tolerate (seed 001 App. B)"),
     "sd15_forcing_diagnostic": (sd15_forcing_diagnostic, "sd15",
                                 "SpectralForcingPatch (diagnostic): seed 004's input low-pass on a model not trained with it"),
+    "flux_spectral_scheduler": (flux_spectral_scheduler, "flux",
+                                "SpectralScheduler: sigmas designed from the data spectrum (seed 002) -> SamplerCustomAdvanced"),
 }
 
 # The preview context the DeltaSchedule / SpectralProgressiveSampler widgets show in each example

@@ -46,6 +46,8 @@ EXPECTED = {
     "frequency_band_transfer": [("FrequencyBandGain", 0, (1, 128, 128, 3))],
     "flux_passthrough_sweep": [("SpectralPassthroughSweep", 0, (5, 128, 128, 3))],  # plain + 4 deltas
     "sd15_forcing_diagnostic": [("KSampler", 0, (1, 4, 16, 16)), ("VAEDecode", 0, (1, 128, 128, 3))],
+    "flux_spectral_scheduler": [("SpectralScheduler", 0, (29,)), ("SamplerCustomAdvanced", 0, (1, 16, 16, 16)),
+                                ("VAEDecode", 0, (1, 128, 128, 3))],
 }
 
 
