@@ -135,33 +135,38 @@ class EmbeddedDenoiser(nn.Module):
     """k-diffusion denoiser of a CONST-frame (flow) model: ``forward(x, sigma)`` with sigma = t
     returns the x0 prediction x - sigma * v(x, sigma).
 
-    ``forcing`` (a ``spectral_core.forcing.SpectralForcing``, seed 004): the network sees the
-    low-passed input F_t(x) and the skip term keeps x, D(x, t) = x - t v(F_t(x), t), exactly as a
-    model trained with ``train.py --spectral-forcing`` was trained (``load_default_model`` sets it
-    from the weights' metadata)."""
+    ``forcing`` (a ``spectral_core.forcing.SpectralForcing``, seed 004): the denoiser is a function of
+    the low-passed input alone, D(x, t) = F_t x - t v_theta(F_t x, t), i.e. the velocity is
+    v = v_theta(F_t x, t) + (x - F_t x) / t (forcing.py Eq. 3), exactly as a model trained with
+    ``train.py --spectral-forcing`` was trained (``load_default_model`` sets it from the weights' metadata)."""
 
     def __init__(self, net: FlowUNet | None = None, forcing=None) -> None:
         super().__init__()
         self.net = net if net is not None else FlowUNet(**DEFAULT_CONFIG)
         self.forcing = forcing
 
-    def velocity(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        """Raw network output v = eps - x0 at flow time sigma (on the forced input with ``forcing``),
-        in x's dtype."""
+    def _net(self, x: torch.Tensor, sig: torch.Tensor) -> torch.Tensor:
         p = next(self.net.parameters())
-        sig = self._batch_sigma(x, sigma)
-        if self.forcing is not None:
-            x = self.forcing(x, sig.to(x.dtype))
         v = self.net(x.to(device=p.device, dtype=p.dtype), sig.to(device=p.device, dtype=p.dtype))
         return v.to(device=x.device, dtype=x.dtype)
+
+    def velocity(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        """v = eps - x0 predicted at flow time sigma (with ``forcing``: Eq. 3 of forcing.py), in x's dtype."""
+        sig = self._batch_sigma(x, sigma)
+        if self.forcing is None:
+            return self._net(x, sig)
+        return self.forcing.velocity(self._net, x, sig.to(x.dtype))
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor | float, **kwargs) -> torch.Tensor:
         """x0 prediction x - sigma * v for x (B, 3, H, W) and sigma (B,) (a scalar is broadcast).
         Extra keyword arguments (cond, model_options, ...) are accepted and ignored: the model is
         unconditional."""
         sig = self._batch_sigma(x, sigma)
-        v = self.velocity(x, sig)
-        return x - sig.to(dtype=x.dtype, device=x.device).reshape(-1, 1, 1, 1) * v
+        st = sig.to(dtype=x.dtype, device=x.device).reshape(-1, 1, 1, 1)
+        if self.forcing is not None:
+            fx = self.forcing(x, sig)
+            return fx - st * self._net(fx, sig)
+        return x - st * self._net(x, sig)
 
     @staticmethod
     def _batch_sigma(x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:

@@ -50,7 +50,8 @@ Options (off by default; module ``spectral_core.forcing`` / ``spectral_core.loss
 
 - ``--spectral-forcing`` (seed 004): the network sees F_t(x_t), the DCT low-pass that keeps the
   coefficients above the data-to-noise contour (1 - t)^2 A w^-beta >= t^2, in training and at
-  inference. The law is ``--forcing-law A,BETA`` or the data spectrum of embedded/spectrum.json,
+  inference; the removed band's velocity is its noise, (x_t - F_t x_t) / t, through the skip term
+  (``spectral_core.forcing`` Eq. 3: the denoiser is a function of F_t x_t alone). The law is ``--forcing-law A,BETA`` or the data spectrum of embedded/spectrum.json,
   measured on 64 x 64 (the reference grid: a 32 x 32 or 16 x 16 batch holds the contraction and
   gets A hw / 4096, so its contour at its own time is the full grid's at the aligned time). It is
   recorded in the log's config and in the weights' metadata, so ``load_default_model`` applies it.
@@ -299,10 +300,11 @@ def multires_batch(stream, batch_size: int, generator: torch.Generator, probs: t
 def flow_loss(net: FlowUNet, x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor,
               forcing: SpectralForcing | None = None, weighting: SpectralLossWeighting | None = None) -> torch.Tensor:
     """MSE between the predicted and the true velocity eps - x0 at x_t = (1 - t) x0 + t eps; with
-    ``forcing`` the network sees F_t(x_t), with ``weighting`` the error is band-weighted (docstring)."""
+    ``forcing`` the prediction is net(F_t x_t, t) + (x_t - F_t x_t) / t (forcing.py Eq. 3), with
+    ``weighting`` the error is band-weighted (module docstring)."""
     tt = t.reshape(-1, 1, 1, 1)
     xt = (1 - tt) * x0 + tt * eps
-    pred = net(xt if forcing is None else forcing(xt, t), t)
+    pred = net(xt, t) if forcing is None else forcing.velocity(net, xt, t)
     if weighting is not None:
         return weighting.loss(pred, eps - x0, x0).mean()
     return torch.mean((pred - (eps - x0)) ** 2)

@@ -23,9 +23,10 @@ Options beyond the paper (off by default):
 * ``times="operating"``: after the stage assignment, t is mapped affinely from (t_i, t_{i-1}] onto the
   stage's whole operating interval (t_i, t~_{i-1}] (the paper's rule never trains the model on
   (t_{i-1}, t~_{i-1}], where inference queries it at the start of stage i);
-* ``forcing`` (seed 004, ``spectral_core.forcing.SpectralForcing``): the network sees F_t(x_t^{s_i}) at
-  the stage's own time, with the law on the full grid (``reference_size``), so every stage's contour is
-  the full grid's at the aligned time; the skip term of the denoiser keeps x (``EmbeddedDenoiser``);
+* ``forcing`` (seed 004, ``spectral_core.forcing.SpectralForcing``): the prediction is
+  v_theta(F_t x_t^{s_i}, t) + (x_t^{s_i} - F_t x_t^{s_i}) / t (forcing.py Eq. 3) at the stage's own time,
+  with the law on the full grid (``reference_size``), so every stage's contour is the full grid's at the
+  aligned time (``EmbeddedDenoiser`` samples the same way);
 * ``weighting`` (seed 003 Eq. 11, ``spectral_core.loss_weighting.SpectralLossWeighting``): the per-sample
   error of Eq. 14 weighted per DCT/Haar band by |X|^alpha of the clean stage data x0^{s_i}, weights
   mean 1 over the coefficients (the learning rate keeps its meaning).
@@ -122,8 +123,8 @@ def stage_loss(net: nn.Module, x0: torch.Tensor, noise: torch.Tensor, plan: Any,
         m = (stage == i).to(x0.device)
         with torch.no_grad():
             pair = stage_pair(x0[m], noise[m], sched, i, t[m.cpu()].to(x0.dtype))
-        x_in = pair.x_t if forcing is None else forcing(pair.x_t, pair.t)
-        pred = net(x_in.to(device=p.device, dtype=p.dtype), pair.t.to(device=p.device, dtype=p.dtype))
+        x_t, t_p = pair.x_t.to(device=p.device, dtype=p.dtype), pair.t.to(device=p.device, dtype=p.dtype)
+        pred = net(x_t, t_p) if forcing is None else forcing.velocity(net, x_t, t_p)
         target = pair.v.to(device=p.device, dtype=torch.float32)
         if weighting is None:
             err = ((pred.float() - target) ** 2).flatten(1).mean(1)

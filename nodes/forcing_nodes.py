@@ -7,15 +7,15 @@ contour removed), which is what this node is for: measuring how much a model rel
 contour calls noise. It is not expected to improve samples (README "Spectral forcing and loss weighting").
 
 ComfyUI side. A keyed APPLY_MODEL wrapper (chains with other packs' wrappers, like the pack's progressive
-patch): for every network call at sigma, in the model's own frame x (any frame is a scalar multiple of
-the flow frame's x_t, and F is linear) with flow time t = t(sigma) (``spectral_core.frames``),
+patch): every model call at sigma gets the forced input, in the model's own frame x (any frame is a
+scalar multiple of the flow frame's x_t, and F is linear) with flow time t = t(sigma) (``spectral_core.frames``):
 
-    D(x, sigma) = D_net(F_t(x), sigma) + c_skip(sigma) (x - F_t(x)),
+    D(x, sigma) = D_model(F_t(x), sigma),
 
-where c_skip(sigma) x is the skip term of the model's parametrisation (``model_sampling.calculate_denoised``
-with a zero network output): the network sees the forced input and the skip connection keeps x, exactly
-what ``embedded.model.EmbeddedDenoiser`` does for a model trained with forcing. The law is taken on the
-grid the network sees (under SpectralProgressiveModel's low stages, the stage grid).
+the denoiser as a function of the kept band alone, whatever the model predicts (eps, v, x0, flow):
+forcing.py's parametrisation, which is what ``embedded.model.EmbeddedDenoiser`` runs for a model trained
+with forcing (for a velocity model, v = v_theta(F x) + (x - F x) / t). The law is taken on the grid the
+network sees (under SpectralProgressiveModel's low stages, the stage grid).
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ SPECTRUM_CHOICES = ["auto", *PRESETS.keys(), "custom"]
 
 
 class ForcingWrapper:
-    """The APPLY_MODEL wrapper: network on F_t(x), skip term on x (module docstring)."""
+    """The APPLY_MODEL wrapper: the model called on F_t(x) (module docstring)."""
 
     def __init__(self, forcing: SpectralForcing, frame: str) -> None:
         self.forcing, self.frame = forcing, get_frame(frame)
@@ -51,9 +51,7 @@ class ForcingWrapper:
                  tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__)
         tt = self.frame.t_of_sigma(t.to(device=x.device, dtype=torch.float32)).reshape(-1)
         fx = self.forcing(x, tt.reshape(()) if tt.numel() == 1 else tt)
-        out = executor(fx, t, c_concat, c_crossattn, control, transformer_options, **kwargs)
-        skip = executor.class_obj.model_sampling.calculate_denoised(t, torch.zeros_like(x), x - fx)
-        return out + skip.to(out.dtype)
+        return executor(fx, t, c_concat, c_crossattn, control, transformer_options, **kwargs)
 
 
 def forcing_law(model: Any, spectrum: str, custom_A: float, custom_beta: float,
@@ -91,7 +89,7 @@ class SpectralForcingPatch(io.ComfyNode):
             category=CATEGORY,
             description="DIAGNOSTIC for models NOT trained with spectral forcing (seed 004): the network sees its noisy "
                         "input low-passed at the data-to-noise contour (1-t)^2 A w^-beta = t^2 (identity at the data "
-                        "end); the skip connection keeps the full input. A model trained without forcing never saw "
+                        "end): the model denoises the low-passed input. A model trained without forcing never saw "
                         "such inputs, so expect worse samples: this measures how much the model relies on the band "
                         "the contour calls noise. Not a quality or speed option.",
             inputs=[io.Model.Input("model", tooltip="The model to patch (a diagnostic: it was not trained with forcing)."),

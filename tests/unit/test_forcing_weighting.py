@@ -239,19 +239,26 @@ def test_weighting_rejects_bad_input():
 # the embedded model and its trainer
 # ------------------------------------------------------------------------------------------------
 
-def test_denoiser_with_forcing_runs_the_network_on_the_forced_input_and_keeps_the_skip():
+def test_denoiser_with_forcing_is_a_function_of_the_forced_input():
+    """D(x, t) = F x - t v_net(F x, t); the velocity v_net(F x) + (x - F x) / t gives back D = x - t v;
+    at t = 0 it is the plain model (nothing removed, no division by 0)."""
     torch.manual_seed(0)
     net = FlowUNet(channels=(8, 8, 8), time_dim=16, groups=4).eval()
     for p in net.parameters():
         torch.nn.init.normal_(p, std=0.05)
     f = tr.make_forcing(LAW)
     x, t = _x((2, 3, 32, 32), dtype=torch.float32), torch.tensor([0.3, 0.8])
+    tt = t.reshape(-1, 1, 1, 1)
     with torch.no_grad():
-        got = EmbeddedDenoiser(net, f)(x, t)
-        expect = x - t.reshape(-1, 1, 1, 1) * net(f(x, t), t)
-        plain = EmbeddedDenoiser(net)(x, t)
-    torch.testing.assert_close(got, expect)
-    assert float((got - plain).abs().max()) > 1e-4
+        den, plain = EmbeddedDenoiser(net, f), EmbeddedDenoiser(net)
+        got = den(x, t)
+        fx = f(x, t)
+        torch.testing.assert_close(got, fx - tt * net(fx, t))
+        torch.testing.assert_close(den(x + (x - fx), t), got)  # the removed band does not reach D
+        torch.testing.assert_close(x - tt * den.velocity(x, t), got, rtol=1e-5, atol=1e-5)
+        assert float((got - plain(x, t)).abs().max()) > 1e-4
+        zero = torch.zeros(2)
+        assert torch.equal(den(x, zero), plain(x, zero)) and torch.equal(den.velocity(x, zero), plain.velocity(x, zero))
 
 
 def test_flow_loss_options_are_the_closed_forms():
@@ -262,7 +269,8 @@ def test_flow_loss_options_are_the_closed_forms():
     f, wt = tr.make_forcing(LAW), SpectralLossWeighting(-1.0)
     xt = (1 - t.reshape(-1, 1, 1, 1)) * x0 + t.reshape(-1, 1, 1, 1) * eps
     with torch.no_grad():
-        pred_f = net(f(xt, t), t)
+        fx = f(xt, t)
+        pred_f = net(fx, t) + (xt - fx) / t.reshape(-1, 1, 1, 1)  # forcing.py Eq. 3
         torch.testing.assert_close(tr.flow_loss(net, x0, eps, t, forcing=f), ((pred_f - (eps - x0)) ** 2).mean())
         w = band_weights(x0, -1.0)
         torch.testing.assert_close(tr.flow_loss(net, x0, eps, t, forcing=f, weighting=wt),
@@ -338,7 +346,8 @@ def test_finetune_stage_loss_applies_forcing_and_weighting_per_stage():
         per = []
         for i, k in ((0, 0), (1, 1)):
             pair = stage_pair(x0[k:k + 1], eps[k:k + 1], sched, i, t[k:k + 1].to(torch.float32))
-            pred = net(f(pair.x_t, pair.t), pair.t)
+            fx = f(pair.x_t, pair.t)
+            pred = net(fx, pair.t) + (pair.x_t - fx) / pair.t.reshape(-1, 1, 1, 1)
             w = band_weights(clean_at_stage(x0[k:k + 1], sched, i), -1.0)
             per.append(weighted_mse(pred, pair.v, w))
     torch.testing.assert_close(loss, torch.cat(per).mean(), rtol=1e-5, atol=1e-7)
