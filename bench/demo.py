@@ -33,7 +33,7 @@ from ..schedules.switching import band_edge
 from ..spectral_core import sample_euler, sample_progressive
 from ..spectral_core.spectra import radial_power
 from .common import check_out_dir, die, table, write_json
-from ..spectral_core.plan import plan_cost
+from ..spectral_core.plan import plan_cost, stage_scale
 from .embedded_setup import (ADAPTER_PATH, CountingModel, adapter_plan, heldout_data, linear_sigmas, load_embedded,
                              load_finetuned)
 from .matched_cost import Method, cost_plot, evaluate, reference_samples, seeded_noise
@@ -233,7 +233,7 @@ def spectra_figure(emb, outputs: dict, plans: dict, heldout, size: int) -> Image
     markers = []
     for key, plan in plans.items():
         for st in plan.stages[:-1]:
-            s = min(st.size) / size
+            s = stage_scale(st.size, plan.full_size)
             markers.append((f"{key} s={s:g} t*={st.switch_time:.2f}", band_edge(s, (size, size))))
     return spectrum_plot(f.tolist(), curves, (emb.law.A, emb.law.beta), markers, size=(760, 460),
                          title="radially averaged power (DCT); dashed: fit of the data spectrum")

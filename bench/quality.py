@@ -33,6 +33,7 @@ from ..spectral_core.spectra import PowerLaw
 from .common import check_out_dir, die, table, write_json
 from .embedded_setup import ADAPTER_PATH, linear_sigmas
 from .matched_cost import Method, cost_plot, evaluate, full_size, public_rows, reference_samples, seeded_noise
+from ..spectral_core.plan import call_cost
 from .variants import naive_progressive, no_alignment, plan_cost
 
 GAUSS_SIZE = 32
@@ -102,9 +103,7 @@ def run_method(model, noise, fresh, sig, kind, plan, extra, law):
         calls = []
         counted = lambda x, s, **k: (calls.append(plan.stage_index(float(s.reshape(-1)[0]))), den(x, s, **k))[1]  # noqa: E731
         out = sampler(counted, noise * float(grid[0]), grid.to(noise.dtype))
-        H, W = plan.full_size
-        cost = sum(plan.stages[i].size[0] * plan.stages[i].size[1] / (H * W) for i in calls) / 1.0
-        return out, cost
+        return out, call_cost([plan.stages[i].size for i in calls], plan.full_size)
     raise ValueError(kind)
 
 

@@ -10,3 +10,12 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(autouse=True)
+def restore_grad_mode():
+    """The benchmarks' ``main`` turns autograd off for the process (they only sample); tests that call
+    them in-process must not leak that into the next test."""
+    enabled = torch.is_grad_enabled()
+    yield
+    torch.set_grad_enabled(enabled)
