@@ -21,6 +21,9 @@ source tests/comfyui_env.sh
 _pip python -m pip install -q --disable-pip-version-check torch==2.13.0 -e ".[test]" || exit 1
 
 SUITES="${SPECTRAL_SUITES:-unit integration browser}"
+# one torch thread unless told otherwise: the tests' tensors are tiny, and on a shared machine two
+# OpenMP threads per process were measured up to 70x slower than one (busy-waiting on each other)
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 REPORTS="$(mktemp -d "${TMPDIR:-/tmp}/spectral_reports.XXXXXX")"
 status=0
 reports=()
