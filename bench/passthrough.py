@@ -76,7 +76,8 @@ def measure(samples: int, steps: int, deltas, seed: int, bootstrap: int) -> list
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description="Spectral noise passthrough sweep on the embedded model (seed 001 App. B).")
+    ap = argparse.ArgumentParser(
+        description="Spectral noise passthrough sweep on the embedded model (seed 001 App. B).")
     ap.add_argument("--samples", type=int, default=64)
     ap.add_argument("--steps", type=int, default=20, help="Euler steps of the plain and passthrough runs")
     ap.add_argument("--deltas", default=",".join(str(d) for d in DELTAS))

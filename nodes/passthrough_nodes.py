@@ -219,12 +219,14 @@ class SpectralPassthroughSweep(io.ComfyNode):
                                tooltip="Largest acceptable relative latent change against the plain run, for "
                                        "the tolerated_delta output."),
                 Spectrum.Input("probe_spectrum", optional=True,
-                               tooltip="A spectrum from SpectralCalibrate or PowerSpectrumProbe (overrides 'spectrum')."),
+                               tooltip="A spectrum from SpectralCalibrate or PowerSpectrumProbe "
+                                       "(overrides 'spectrum')."),
             ],
             outputs=[io.Image.Output("images", tooltip="Decoded runs: plain first, then one per delta, each labelled "
                                                        "with its delta, change and PSNR (batches: each run's images "
                                                        "in order)."),
-                     io.String.Output("changes", tooltip="Per delta: relative latent change and PSNR vs the plain run."),
+                     io.String.Output("changes",
+                                      tooltip="Per delta: relative latent change and PSNR vs the plain run."),
                      io.Float.Output("tolerated_delta", tooltip="The largest swept delta within tolerance (the "
                                                                 "smallest swept one if none is); for DeltaSchedule.")],
         )
