@@ -137,7 +137,7 @@ def distribution_distance(samples: torch.Tensor, reference: torch.Tensor, *, boo
     for key, vals in (("frechet", fr), ("swd", sw)):
         sd = float(torch.tensor(vals, dtype=torch.float64).std()) if len(vals) > 1 else 0.0
         out[f"{key}_sd"] = sd
-        out[f"{key}_ci"] = (out[key] - Z95 * sd, out[key] + Z95 * sd)
+        out[f"{key}_ci"] = (max(0.0, out[key] - Z95 * sd), out[key] + Z95 * sd)  # a distance is >= 0
     return out
 
 
