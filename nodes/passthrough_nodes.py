@@ -24,8 +24,7 @@ from ..spectral_core.passthrough import PassthroughDenoiser, activation_times, r
 from ..spectral_core.transforms import TRANSFORMS
 from ..spectral_core.validation import fail
 from . import inputs, model_adapter
-from .plot import _font
-from .sampler_nodes import ksampler_sigmas
+from .plot import font
 from .types import CATEGORY, Spectrum, parse_floats
 
 MAX_DELTAS = 12
@@ -92,10 +91,10 @@ def label_images(images: torch.Tensor, text: str) -> torch.Tensor:
         pil = Image.fromarray((img[..., :3].clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8))
         d = ImageDraw.Draw(pil)
         size = max(8, min(h, w) // 16)
-        d.font = _font(size)
+        d.font = font(size)
         width = d.textlength(text)
         if width > w - 6:  # shrink to fit the image's width
-            d.font = _font(max(8, int(size * (w - 6) / width)))
+            d.font = font(max(8, int(size * (w - 6) / width)))
         rows = min(h, int(d.textbbox((3, 2), text)[3]) + 3)
         d.rectangle([0, 0, w, rows], fill=(0, 0, 0))
         d.text((3, 2), text, fill=(255, 255, 255))
@@ -238,7 +237,7 @@ class SpectralPassthroughSweep(io.ComfyNode):
         ds = parse_deltas(deltas)
         law = _spectrum(model, spectrum, probe_spectrum)
         frame = model_adapter.frame_of(model)
-        sigmas = ksampler_sigmas(model, scheduler, steps, 1.0, sampler_name)
+        sigmas = model_adapter.ksampler_sigmas(model, scheduler, steps, 1.0, sampler_name)
         noise = comfy.sample.prepare_noise(x, seed, latent.get("batch_index"))
         sweep = _Sweep(model, positive, negative, x, noise, sigmas, cfg, seed, 1 + len(ds))
         runs = [sweep.run(comfy.samplers.sampler_object(sampler_name))]

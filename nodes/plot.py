@@ -17,7 +17,6 @@ def font(size: int):
         return ImageFont.load_default()
 
 
-_font = font  # the old private name (nodes/passthrough_nodes.py imports it)
 
 COLORS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
 

@@ -7,7 +7,6 @@ import comfy.samplers
 from comfy_api.latest import io
 
 from . import inputs, model_adapter
-from .model_adapter import ksampler_sigmas  # noqa: F401  (nodes/passthrough_nodes.py imports it from here)
 from .progressive_sampler import ProgressiveKSampler, sample_progressively
 from .types import CATEGORY, SpectralSchedule
 
