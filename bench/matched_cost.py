@@ -149,9 +149,12 @@ def cost_plot(rows: Sequence[dict], key: str = "patch Frechet", size: tuple[int,
     d.rectangle([left, top, W - right, H - bottom], outline=(0, 0, 0))
     d.text((left, 8), title, fill=(0, 0, 0))
     d.text((left + (W - left - right) // 2 - 80, H - 22), "cost (full-size model calls, log)", fill=(0, 0, 0))
+    last = -1e9
     for c in sorted({round(x) for x in xs}):
         d.line([px(c), H - bottom, px(c), H - bottom + 4], fill=(0, 0, 0))
-        d.text((px(c) - 6, H - bottom + 6), str(c), fill=(0, 0, 0))
+        if px(c) - last >= 24:  # label only ticks that do not overlap the previous label
+            d.text((px(c) - 6, H - bottom + 6), str(c), fill=(0, 0, 0))
+            last = px(c)
     for i in range(5):
         v = y0 + (y1 - y0) * i / 4
         d.text((8, py(v) - 7), f"{v:.3g}", fill=(0, 0, 0))
