@@ -179,6 +179,33 @@ def _report(deltas, changes, psnrs, tolerance, chosen) -> str:
     return "\n".join(lines)
 
 
+def sweep_runs(model, positive, negative, x, latent, seed, steps, cfg, sampler_name, scheduler, ds, law,
+               transform) -> list[torch.Tensor]:
+    """The plain run, then one App. B passthrough run per delta (same noise, sigmas and sampler)."""
+    frame = model_adapter.frame_of(model)
+    sigmas = model_adapter.ksampler_sigmas(model, scheduler, steps, 1.0, sampler_name)
+    noise = comfy.sample.prepare_noise(x, seed, latent.get("batch_index"))
+    sweep = _Sweep(model, positive, negative, x, noise, sigmas, cfg, seed, 1 + len(ds))
+    runs = [sweep.run(comfy.samplers.sampler_object(sampler_name))]
+    for d in ds:
+        act = activation_times(law, x.shape[-2:], d, transform)
+        runs.append(sweep.run(PassthroughKSampler(comfy.samplers.sampler_object(sampler_name), act, frame, transform)))
+    return runs
+
+
+def sweep_outputs(vae, runs: list[torch.Tensor], ds: list[float], seed: int, tolerance: float):
+    """(labelled image batch, report, tolerated delta): the decoded runs with their delta, change and PSNR."""
+    images = [vae.decode(r) for r in runs]
+    changes = [relative_change(r, runs[0]) for r in runs[1:]]
+    psnrs = [psnr(im, images[0]) for im in images[1:]]
+    labelled = [label_images(images[0], f"plain, seed {seed}")]
+    labelled += [label_images(im, f"delta {d:g}  change {c:.3f}  PSNR {p:.1f} dB")
+                 for im, d, c, p in zip(images[1:], ds, changes, psnrs)]
+    chosen = tolerated_delta(ds, changes, tolerance)
+    report = _report(ds, changes, psnrs, tolerance, chosen)
+    return torch.cat(labelled, 0), report, float(min(ds) if chosen is None else chosen)
+
+
 class SpectralPassthroughSweep(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -236,21 +263,6 @@ class SpectralPassthroughSweep(io.ComfyNode):
         x = _check(model, positive, negative, latent, vae, cfg, tolerance, transform)
         ds = parse_deltas(deltas)
         law = _spectrum(model, spectrum, probe_spectrum)
-        frame = model_adapter.frame_of(model)
-        sigmas = model_adapter.ksampler_sigmas(model, scheduler, steps, 1.0, sampler_name)
-        noise = comfy.sample.prepare_noise(x, seed, latent.get("batch_index"))
-        sweep = _Sweep(model, positive, negative, x, noise, sigmas, cfg, seed, 1 + len(ds))
-        runs = [sweep.run(comfy.samplers.sampler_object(sampler_name))]
-        for d in ds:
-            act = activation_times(law, x.shape[-2:], d, transform)
-            runs.append(sweep.run(PassthroughKSampler(comfy.samplers.sampler_object(sampler_name), act, frame,
-                                                      transform)))
-        images = [vae.decode(r) for r in runs]
-        changes = [relative_change(r, runs[0]) for r in runs[1:]]
-        psnrs = [psnr(im, images[0]) for im in images[1:]]
-        labelled = [label_images(images[0], f"plain, seed {seed}")]
-        labelled += [label_images(im, f"delta {d:g}  change {c:.3f}  PSNR {p:.1f} dB")
-                     for im, d, c, p in zip(images[1:], ds, changes, psnrs)]
-        chosen = tolerated_delta(ds, changes, float(tolerance))
-        report = _report(ds, changes, psnrs, float(tolerance), chosen)
-        return io.NodeOutput(torch.cat(labelled, 0), report, float(min(ds) if chosen is None else chosen))
+        runs = sweep_runs(model, positive, negative, x, latent, seed, steps, cfg, sampler_name, scheduler, ds, law,
+                          transform)
+        return io.NodeOutput(*sweep_outputs(vae, runs, ds, seed, float(tolerance)))
