@@ -14,9 +14,12 @@ and every run:
   seed-bootstrap intervals; the shipped model's own row is the floor (reference against reference);
 * the same distance to held-out data of the exact dead-leaves generator (its floor: data against data);
 * progressive S=2 (delta, the model's spectrum, affine respacing; ``sample_progressive``): same-seed
-  PSNR against the model's own 50-step run, and the primary metric of the progressive samples;
+  PSNR against the model's own 50-step run (mean +- standard error over the seeds, and the paired
+  difference to the ``--baseline`` run on the same seeds), and the primary metric of the progressive samples;
 * the low stage's high-noise predictions (``bench.low_band_consistency.consistency_rows`` at 32 x 32):
   relative errors of x0 and v against the contracted truth at full-size t = 0.9 ... 0.99.
+
+Also writes forcing_weighting.png: the first 8 full-size samples of every model (one row each, same seeds).
 """
 from __future__ import annotations
 
@@ -52,6 +55,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--delta", type=float, default=0.01, help="delta of the progressive S=2 plan")
     ap.add_argument("--lowband-samples", type=int, default=32, help="held-out images of the low-band errors")
     ap.add_argument("--bootstrap", type=int, default=200)
+    ap.add_argument("--baseline", default="control", help="run the paired PSNR differences are taken against")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="bench/results")
     args = ap.parse_args(argv)
@@ -100,7 +104,7 @@ def measure(model, args, ctx: dict) -> dict:
     return {"samples": full,
             "primary": _score(full, ref, args.bootstrap),
             "vs_data": _score(full, data, args.bootstrap),
-            "progressive_psnr_db": float(psnr(prog, full).mean()),
+            "progressive_psnr_per_seed": [float(v) for v in psnr(prog, full)],
             "progressive_primary": _score(prog, ref, args.bootstrap),
             "low_band": [{k: r[k] for k in ("t", "t' (stage)", "x0: lo vs truth", "v: lo vs truth",
                                              "x0: lo vs C(full)")} for r in rows]}
@@ -120,6 +124,28 @@ def context(args) -> dict:
             "lb_eps": torch.randn(lb_x0.shape, generator=torch.Generator().manual_seed(4))}
 
 
+def _mean_se(vals: list[float]) -> tuple[float, float]:
+    v = torch.tensor(vals, dtype=torch.float64)
+    return float(v.mean()), float(v.std() / len(vals) ** 0.5) if len(vals) > 1 else 0.0
+
+
+def summarise_psnr(results: dict, baseline: str) -> None:
+    """Mean +- SE of the same-seed progressive PSNR, and the paired difference to ``baseline``."""
+    base = results.get(baseline, {}).get("progressive_psnr_per_seed")
+    for r in results.values():
+        r["progressive_psnr_db"], r["progressive_psnr_se"] = _mean_se(r["progressive_psnr_per_seed"])
+        if base is not None:
+            r["progressive_psnr_vs_baseline"] = _mean_se([a - b for a, b in zip(r["progressive_psnr_per_seed"], base)])
+
+
+def save_grid(results: dict, path: str, n: int = 8) -> None:
+    """One row of the first ``n`` samples per model, [-1, 1] -> RGB."""
+    from PIL import Image
+    rows = [torch.cat(list(r["samples"][:n]), dim=-1) for r in results.values()]
+    img = ((torch.cat(rows, dim=-2).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0)
+    Image.fromarray(img.numpy()).save(path)
+
+
 def _fmt(s: dict, key: str) -> str:
     lo, hi = s[f"{key}_ci"]
     return f"{s[key]:.4g} [{lo:.3g}, {hi:.3g}]"
@@ -132,7 +158,10 @@ def report(results: dict, args, command: str, data_floor: dict) -> str:
                      "Frechet vs reference": _fmt(r["primary"], "frechet"),
                      "SWD vs reference": _fmt(r["primary"], "swd"),
                      "Frechet vs data": _fmt(r["vs_data"], "frechet"),
-                     "progressive S=2 PSNR vs own full run dB": r["progressive_psnr_db"],
+                     "progressive S=2 PSNR vs own full run dB": f"{r['progressive_psnr_db']:.2f} ± "
+                                                                  f"{r['progressive_psnr_se']:.2f}",
+                     f"paired vs {args.baseline} dB": "-" if "progressive_psnr_vs_baseline" not in r else
+                     "{:+.2f} ± {:.2f}".format(*r["progressive_psnr_vs_baseline"]),
                      "progressive Frechet vs reference": _fmt(r["progressive_primary"], "frechet")})
         for lb in r["low_band"]:
             lows.append({"model": name, "t": lb["t"], "t' (32x32)": lb["t' (stage)"],
@@ -142,7 +171,9 @@ def report(results: dict, args, command: str, data_floor: dict) -> str:
         "# Spectral forcing and spectrum-aware loss weighting on the embedded model", "", f"Command: `{command}`", "",
         f"{args.samples} samples per model, {args.steps}-step Euler; reference = the shipped model's own "
         f"{args.steps}-step samples on disjoint seeds (the shipped row is the floor); 95% seed-bootstrap intervals. "
-        f"Data floor (held-out data vs held-out data): Frechet {_fmt(data_floor, 'frechet')}.", "",
+        f"Data floor (held-out data vs held-out data): Frechet {_fmt(data_floor, 'frechet')}. Progressive PSNR: "
+        f"mean ± standard error over the seeds; paired: the per-seed difference to {args.baseline}.", "",
+        f"Samples (rows in table order, same seeds): forcing_weighting.png", "",
         table(rows, list(rows[0].keys())), "",
         "Low stage (32x32) at high noise: relative errors ||a - b||^2 / ||b||^2 against the contracted truth "
         f"({args.lowband_samples} held-out images).", "", table(lows, list(lows[0].keys())), ""])
@@ -166,6 +197,8 @@ def main(argv: list[str] | None = None) -> None:
         results[name] = {**measure(model, args, ctx), "info": _run_info(d),
                          "forcing_at_inference": model.forcing is not None}
     data_floor = _score(heldout_data(args.samples, seed=DATA_SEED + 1), ctx["data"], args.bootstrap)
+    summarise_psnr(results, args.baseline)
+    save_grid(results, os.path.join(args.out, "forcing_weighting.png"))
     command = "python -m spectral_progressive.bench.forcing_weighting " + " ".join(argv)
     md = report(results, args, command, data_floor)
     print(md)

@@ -371,7 +371,8 @@ def test_benchmark_runs_on_a_run_directory_and_writes_both_files(tmp_path):
     assert rec["models"]["forced"]["forcing_at_inference"] and not rec["models"]["shipped"]["forcing_at_inference"]
     assert rec["models"]["forced"]["info"]["steps"] == 1
     assert [r["t"] for r in rec["models"]["shipped"]["low_band"]] == list(fw.HIGH_T)
-    assert "| shipped |" in (out / "forcing_weighting.md").read_text()
+    assert "| shipped |" in (out / "forcing_weighting.md").read_text() and (out / "forcing_weighting.png").is_file()
+    assert len(rec["models"]["forced"]["progressive_psnr_per_seed"]) == 3
 
 
 def test_benchmark_rejects_a_run_without_weights(tmp_path, capsys):
