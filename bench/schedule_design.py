@@ -170,6 +170,26 @@ def embedded_rows(steps_list: tuple[int, ...], samples: int, n_ref: int, seed: i
     return rows, _distance_cols("floor ", floor)
 
 
+def _shown(row: dict) -> dict:
+    """A row for the Markdown table: intervals as [lo, hi] with 3 significant digits."""
+    return {k: f"[{v[0]:.3g}, {v[1]:.3g}]" if isinstance(v, (tuple, list)) else v for k, v in row.items()}
+
+
+def markdown(payload: dict) -> str:
+    """The Markdown report of a results payload (``schedule_design.json``)."""
+    md = [f"# Spectrum-designed schedules (seed 002)\n\n`{payload['command']}`\n"]
+    if "gaussian" in payload:
+        rows = payload["gaussian"]
+        md += ["## Gaussian testbed: exact KL (nats per channel)\n", table(rows, list(rows[0])), ""]
+    if "embedded" in payload:
+        rows = [_shown(r) for r in payload["embedded"]]
+        floor = _shown(payload["floor"])
+        md += ["## Embedded model: primary metric (lower is better)\n", table(rows, list(rows[0])), "",
+               "Reference vs reference floor: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                                            for k, v in floor.items()), ""]
+    return "\n".join(md)
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description="Spectrum-designed schedules against simple/karras/beta/default.")
     ap.add_argument("--testbed", choices=["gaussian", "embedded", "both"], default="both")
@@ -203,20 +223,15 @@ def main(argv: list[str] | None = None) -> None:
            f"--testbed {args.testbed} --steps {','.join(map(str, args.steps))} --samples {args.samples} "
            f"--reference {args.reference}")
     payload: dict = {"command": cmd, "torch": torch.__version__}
-    md = [f"# Spectrum-designed schedules (seed 002)\n\n`{cmd}`\n"]
     if args.testbed in ("gaussian", "both"):
         payload["gaussian"] = gaussian_rows(args.steps)
-        rows = payload["gaussian"]
-        md += ["## Gaussian testbed: exact KL (nats per channel)\n", table(rows, list(rows[0])), ""]
     if args.testbed in ("embedded", "both"):
-        rows, floor = embedded_rows(args.steps, args.samples, args.reference, args.seed)
-        payload["embedded"], payload["floor"] = rows, floor
-        md += ["## Embedded model: primary metric (lower is better)\n", table(rows, list(rows[0])), "",
-               "Reference vs reference floor: " + ", ".join(f"{k} {v}" for k, v in floor.items()), ""]
-    print("\n".join(md))
+        payload["embedded"], payload["floor"] = embedded_rows(args.steps, args.samples, args.reference, args.seed)
+    md = markdown(payload)
+    print(md)
     write_json(os.path.join(args.out, "schedule_design.json"), payload)
     with open(os.path.join(args.out, "schedule_design.md"), "w") as fh:
-        fh.write("\n".join(md) + "\n")
+        fh.write(md + "\n")
 
 
 if __name__ == "__main__":
