@@ -34,7 +34,6 @@ import torch
 
 from . import transforms
 from .denoiser import wiener_gain
-from .expansion import growth
 from .frames import Frame, get_frame
 from .spectra import PowerLaw
 from .validation import check_size, fail
