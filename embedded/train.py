@@ -158,6 +158,17 @@ def _law(text: str) -> PowerLaw:
         raise argparse.ArgumentTypeError(f"expected 'A,BETA' with A > 0 and BETA >= 0, got {text!r}") from None
 
 
+def add_weighting_options(p: argparse.ArgumentParser, what: str) -> None:
+    """--loss-weighting / --weight-alpha / --weight-transform (seed 003), shared with the fine-tuning command."""
+    p.add_argument("--loss-weighting", choices=LOSS_WEIGHTINGS, default="none",
+                   help=f"spectral: weight {what} per DCT/Haar band by |X|^alpha of the clean data "
+                        "(seed 003 Eq. 11), weights mean 1")
+    p.add_argument("--weight-alpha", type=_alpha, default=None,
+                   help="alpha < 0 of --loss-weighting spectral (default -1, seed 003's value)")
+    p.add_argument("--weight-transform", choices=WEIGHTED_TRANSFORMS, default=None,
+                   help="bands of --loss-weighting spectral: dyadic DCT blocks or Haar subbands (default dct)")
+
+
 def _alpha(text: str) -> float:
     """argparse type: a finite number < 0."""
     try:
@@ -217,13 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "data-to-noise contour (1-t)^2 A w^-beta >= t^2; recorded so inference applies it too")
     p.add_argument("--forcing-law", type=_law, default=None,
                    help="A,BETA of the forcing contour on 64x64 (default: embedded/spectrum.json)")
-    p.add_argument("--loss-weighting", choices=LOSS_WEIGHTINGS, default="none",
-                   help="spectral: weight the velocity error per DCT/Haar band by |X|^alpha of the clean batch "
-                        "(seed 003 Eq. 11), weights mean 1")
-    p.add_argument("--weight-alpha", type=_alpha, default=None,
-                   help="alpha < 0 of --loss-weighting spectral (default -1, seed 003's value)")
-    p.add_argument("--weight-transform", choices=WEIGHTED_TRANSFORMS, default=None,
-                   help="bands of --loss-weighting spectral: dyadic DCT blocks or Haar subbands (default dct)")
+    add_weighting_options(p, "the velocity error")
     p.add_argument("--schedule-steps", type=_positive_int, default=None,
                    help="budget in optimizer steps: the cosine decay runs over N steps and training stops after "
                         "N (--minutes stays a cap); for comparisons at the same budget on a shared machine")

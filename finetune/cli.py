@@ -43,8 +43,8 @@ from pathlib import Path
 import torch
 
 from ..embedded.model import CHANNELS, FORCING_METADATA_KEY, IMAGE_SIZE, SPATIAL_MULTIPLE, WEIGHTS_PATH
-from ..embedded.train import LOSS_WEIGHTINGS, _alpha, _atomic_write, _check_out_dir, make_forcing
-from ..spectral_core.loss_weighting import WEIGHTED_TRANSFORMS, SpectralLossWeighting
+from ..embedded.train import _atomic_write, _check_out_dir, add_weighting_options, make_forcing
+from ..spectral_core.loss_weighting import SpectralLossWeighting
 from .loop import TIMES, VARIANTS, euler_sigmas, finetune, generate_samples, progressive_gap
 
 PROG = "python -m spectral_progressive.finetune"
@@ -108,13 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spectral-forcing", action="store_true",
                    help="seed 004: the network sees the DCT low-pass of its input above the data-to-noise contour "
                         "(embedded/spectrum.json); recorded so inference applies it")
-    p.add_argument("--loss-weighting", choices=LOSS_WEIGHTINGS, default="none",
-                   help="spectral: weight Eq. 14's error per DCT/Haar band by |X|^alpha of the clean stage data "
-                        "(seed 003 Eq. 11), weights mean 1")
-    p.add_argument("--weight-alpha", type=_alpha, default=None,
-                   help="alpha < 0 of --loss-weighting spectral (default -1)")
-    p.add_argument("--weight-transform", choices=WEIGHTED_TRANSFORMS, default=None,
-                   help="bands of --loss-weighting spectral (default dct)")
+    add_weighting_options(p, "Eq. 14's error")
     p.add_argument("--save-merged", action="store_true",
                    help="also write merged_weights.safetensors (LoRA folded into the weights; a full fine-tune "
                         "writes loadable weights anyway)")
