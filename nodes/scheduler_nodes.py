@@ -56,6 +56,31 @@ def start_of(model, denoise: float, frame: str) -> tuple[float, str]:
     return min(start, sigma_max), "marginal"
 
 
+def scheduler_law(model, spectrum: str, probe_spectrum=None):
+    """The power law to design for: the probe's/calibration's when connected, else the named or auto preset."""
+    if probe_spectrum is not None:
+        return inputs.spectrum(probe_spectrum, "probe_spectrum")["law"]
+    name = model_adapter.auto_spectrum(model) if spectrum == "auto" else spectrum
+    if name not in PRESETS:
+        fail("spectrum", f"one of {SPECTRUM_CHOICES}", spectrum)
+    return PRESETS[name]
+
+
+def designed_sigmas(model, law, size, steps: int, denoise: float, design_for: str) -> tuple[torch.Tensor, str]:
+    """(SIGMAS in the model's frame, summary): seed 002's design on the latent grid ``size``."""
+    frame = model_adapter.frame_of(model)
+    sigma_min, _, _ = model_sigma_range(model)
+    sigma0, start = start_of(model, denoise, frame)
+    design = design_sigmas(law, size, steps, frame=frame, sampler=design_for, start=start,
+                           sigma_max=sigma0, sigma_min=sigma_min)
+    sig = design.sigmas.to(torch.float32)
+    if not bool((sig[1:] < sig[:-1]).all()) or not math.isfinite(float(sig[0])):
+        fail("steps", "fewer steps: the designed sigmas collide in float32", steps)
+    text = design.summary() + f"\nstart sigma {sigma0:.4g} ({start}), {frame} frame\nsigmas: " + \
+        ", ".join(f"{v:.4g}" for v in sig.tolist())
+    return sig, text
+
+
 class SpectralScheduler(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -101,22 +126,6 @@ class SpectralScheduler(io.ComfyNode):
             fail("design_for", f"one of {DESIGN_SAMPLERS}", design_for)
         if denoise <= 0.0:  # as BasicScheduler: nothing to sample
             return io.NodeOutput(torch.zeros(0), "denoise 0: no steps")
-        if probe_spectrum is not None:
-            law = inputs.spectrum(probe_spectrum, "probe_spectrum")["law"]
-        else:
-            name = model_adapter.auto_spectrum(model) if spectrum == "auto" else spectrum
-            if name not in PRESETS:
-                fail("spectrum", f"one of {SPECTRUM_CHOICES}", spectrum)
-            law = PRESETS[name]
-        frame = model_adapter.frame_of(model)
-        size = latent_grid(model, latent, width, height)
-        sigma_min, _, _ = model_sigma_range(model)
-        sigma0, start = start_of(model, denoise, frame)
-        design = design_sigmas(law, size, steps, frame=frame, sampler=design_for, start=start,
-                               sigma_max=sigma0, sigma_min=sigma_min)
-        sig = design.sigmas.to(torch.float32)
-        if not bool((sig[1:] < sig[:-1]).all()) or not math.isfinite(float(sig[0])):
-            fail("steps", "fewer steps: the designed sigmas collide in float32", steps)
-        text = design.summary() + f"\nstart sigma {sigma0:.4g} ({start}), {frame} frame\nsigmas: " + \
-            ", ".join(f"{v:.4g}" for v in sig.tolist())
-        return io.NodeOutput(sig, text)
+        law = scheduler_law(model, spectrum, probe_spectrum)
+        return io.NodeOutput(*designed_sigmas(model, law, latent_grid(model, latent, width, height), steps, denoise,
+                                              design_for))
