@@ -257,22 +257,15 @@ def main(argv: list[str] | None = None) -> None:
                     help="a LoRA adapter of python -m spectral_progressive.finetune (default: the shipped one, if any)")
     args = ap.parse_args(argv)
     args.argv = argv
-    if args.seeds < 1:
-        die("--seeds must be at least 1")
-    if args.steps < 2:
-        die("--steps must be at least 2")
-    if args.metric_samples != 0 and args.metric_samples < 2:
-        die("--metric-samples must be 0 (skip) or at least 2")
-    if args.bootstrap < 0:
-        die("--bootstrap must be 0 or positive")
-    if args.repeats < 1:
-        die("--repeats must be at least 1")
-    if not 0.0 < args.delta < 1.0:
-        die("--delta must be in (0, 1)")
-    if args.threads < 0:
-        die("--threads must be 0 (default) or positive")
-    if args.adapter is not None and not os.path.isfile(args.adapter):
-        die(f"--adapter {args.adapter!r} is not a file")
+    rules = [(args.seeds >= 1, "--seeds must be at least 1"), (args.steps >= 2, "--steps must be at least 2"),
+             (args.metric_samples == 0 or args.metric_samples >= 2, "--metric-samples must be 0 (skip) or at least 2"),
+             (args.bootstrap >= 0, "--bootstrap must be 0 or positive"), (args.repeats >= 1, "--repeats must be at least 1"),
+             (0.0 < args.delta < 1.0, "--delta must be in (0, 1)"),
+             (args.threads >= 0, "--threads must be 0 (default) or positive"),
+             (args.adapter is None or os.path.isfile(args.adapter), f"--adapter {args.adapter!r} is not a file")]
+    for ok, message in rules:  # every bad argument ends with its message and a non-zero exit
+        if not ok:
+            die(message)
     if args.threads:
         torch.set_num_threads(args.threads)
     check_out_dir(args.out)
