@@ -173,3 +173,16 @@ def check_latent(model: Any, samples: Any, name: str = "latent") -> None:
         fail(name, f"{kind} for this {type(fmt).__name__} model", tuple(samples.shape))
     if ch is not None and samples.shape[1] != ch:
         fail(name, f"{ch} channels for this {type(fmt).__name__} model", samples.shape[1])
+
+
+def spectrum_law(model: Any, spectrum: str, probe_spectrum: Any = None) -> Any:
+    """The power law a node works with: the connected SPECTRUM (probe or calibration) when given, else the
+    preset named by the ``spectrum`` widget ("auto": the model family's)."""
+    from ..schedules.presets import PRESETS
+    from . import inputs
+    if probe_spectrum is not None:
+        return inputs.spectrum(probe_spectrum, "probe_spectrum")["law"]
+    name = auto_spectrum(model) if spectrum == "auto" else spectrum
+    if name not in PRESETS:
+        fail("spectrum", f"'auto' or a preset in {sorted(PRESETS)}", spectrum)
+    return PRESETS[name]

@@ -135,15 +135,6 @@ class _Sweep:
         return out
 
 
-def _spectrum(model, spectrum: str, probe_spectrum):
-    if probe_spectrum is not None:
-        return inputs.spectrum(probe_spectrum, "probe_spectrum")["law"]
-    name = model_adapter.auto_spectrum(model) if spectrum == "auto" else spectrum
-    if name not in PRESETS:
-        fail("spectrum", f"'auto' or a preset in {sorted(PRESETS)}", spectrum)
-    return PRESETS[name]
-
-
 def _check(model, positive, negative, latent, vae, cfg, tolerance, transform) -> torch.Tensor:
     inputs.model(model)
     inputs.conditioning(positive, "positive")
@@ -262,7 +253,7 @@ class SpectralPassthroughSweep(io.ComfyNode):
                 spectrum, transform, tolerance, probe_spectrum=None) -> io.NodeOutput:
         x = _check(model, positive, negative, latent, vae, cfg, tolerance, transform)
         ds = parse_deltas(deltas)
-        law = _spectrum(model, spectrum, probe_spectrum)
+        law = model_adapter.spectrum_law(model, spectrum, probe_spectrum)
         runs = sweep_runs(model, positive, negative, x, latent, seed, steps, cfg, sampler_name, scheduler, ds, law,
                           transform)
         return io.NodeOutput(*sweep_outputs(vae, runs, ds, seed, float(tolerance)))

@@ -56,16 +56,6 @@ def start_of(model, denoise: float, frame: str) -> tuple[float, str]:
     return min(start, sigma_max), "marginal"
 
 
-def scheduler_law(model, spectrum: str, probe_spectrum=None):
-    """The power law to design for: the probe's/calibration's when connected, else the named or auto preset."""
-    if probe_spectrum is not None:
-        return inputs.spectrum(probe_spectrum, "probe_spectrum")["law"]
-    name = model_adapter.auto_spectrum(model) if spectrum == "auto" else spectrum
-    if name not in PRESETS:
-        fail("spectrum", f"one of {SPECTRUM_CHOICES}", spectrum)
-    return PRESETS[name]
-
-
 def designed_sigmas(model, law, size, steps: int, denoise: float, design_for: str) -> tuple[torch.Tensor, str]:
     """(SIGMAS in the model's frame, summary): seed 002's design on the latent grid ``size``."""
     frame = model_adapter.frame_of(model)
@@ -126,6 +116,6 @@ class SpectralScheduler(io.ComfyNode):
             fail("design_for", f"one of {DESIGN_SAMPLERS}", design_for)
         if denoise <= 0.0:  # as BasicScheduler: nothing to sample
             return io.NodeOutput(torch.zeros(0), "denoise 0: no steps")
-        law = scheduler_law(model, spectrum, probe_spectrum)
+        law = model_adapter.spectrum_law(model, spectrum, probe_spectrum)
         return io.NodeOutput(*designed_sigmas(model, law, latent_grid(model, latent, width, height), steps, denoise,
                                               design_for))
