@@ -39,6 +39,7 @@ from ..spectral_core import sample_euler, sample_progressive
 from .common import check_out_dir, die, table, write_json
 from .embedded_setup import Embedded, linear_sigmas, load_spectrum
 from .low_band_consistency import consistency_rows
+from .matched_cost import seeded_noise
 from .metrics import psnr
 from .primary import distribution_distance
 
@@ -72,10 +73,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
         runs[name] = Path(path)
     args.runs = runs
     return args
-
-
-def _noise(n: int, seed: int) -> torch.Tensor:
-    return torch.randn(n, 3, 64, 64, generator=torch.Generator().manual_seed(seed))
 
 
 def _score(samples: torch.Tensor, ref: torch.Tensor, bootstrap: int) -> dict:
@@ -117,9 +114,9 @@ def context(args) -> dict:
     shipped = load_default_model()
     plan = Embedded(shipped, law).plan(sig, (0.5, 1.0), args.delta, respace="affine")
     print("reference: the shipped model's 50-step samples on disjoint seeds ...", flush=True)
-    ref = sample_euler(shipped, _noise(args.samples, REFERENCE_SEED), sig)
+    ref = sample_euler(shipped, seeded_noise(args.samples, 64, REFERENCE_SEED), sig)
     lb_x0 = heldout_data(args.lowband_samples, seed=3)
-    return {"sigmas": sig, "plan": plan, "noise": _noise(args.samples, METHOD_SEED), "reference": ref,
+    return {"sigmas": sig, "plan": plan, "noise": seeded_noise(args.samples, 64, METHOD_SEED), "reference": ref,
             "data": heldout_data(args.samples, seed=DATA_SEED), "shipped": shipped, "lb_x0": lb_x0,
             "lb_eps": torch.randn(lb_x0.shape, generator=torch.Generator().manual_seed(4))}
 

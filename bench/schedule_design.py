@@ -141,17 +141,15 @@ def _distance_cols(prefix: str, d: dict) -> dict:
 def embedded_rows(steps_list: tuple[int, ...], samples: int, n_ref: int, seed: int) -> tuple[list[dict], dict]:
     """Primary metric of every schedule (Euler), alone and under progressive S=2; returns (rows, floor)."""
     from .embedded_setup import load_embedded
+    from .matched_cost import seeded_noise
     from .primary import distribution_distance, reference_floor
     emb = load_embedded()
     size = emb.size
 
-    def noise(s: int, n: int) -> torch.Tensor:
-        return torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(s))
-
     ref_sig = simple_sigmas(REFERENCE_STEPS)
-    reference = _euler_samples(emb.model, noise(seed + 1, n_ref), ref_sig).clamp(-1, 1)
-    floor = reference_floor(reference, _euler_samples(emb.model, noise(seed + 2, n_ref), ref_sig).clamp(-1, 1))
-    base_noise, rows = noise(seed, samples), []
+    reference = _euler_samples(emb.model, seeded_noise(n_ref, size, seed + 1), ref_sig).clamp(-1, 1)
+    floor = reference_floor(reference, _euler_samples(emb.model, seeded_noise(n_ref, size, seed + 2), ref_sig).clamp(-1, 1))
+    base_noise, rows = seeded_noise(samples, size, seed), []
     for steps in steps_list:
         for name, (sig, design) in schedules_for(steps, emb.law, size, "euler", 1.0).items():
             runs = [("plain", None), ("S=2", plan_s2(sig, size, emb.law, emb.multiple))]
