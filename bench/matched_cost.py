@@ -69,7 +69,7 @@ def run_batched(method: Method, noise: torch.Tensor, batch: int = 32) -> torch.T
 
 def score(name: str, family: str, cost: float, out: torch.Tensor, *, high_step: torch.Tensor,
           reference: torch.Tensor, heldout: torch.Tensor | None, full_steps: int, bootstrap: int,
-          floor: dict | None) -> dict:
+          floor: dict | None, heldout_patches: torch.Tensor | None = None) -> dict:
     """One table row: cost, the primary metric with its interval, same-seed PSNR/SSIM, data sanity."""
     d = distribution_distance(out, reference, bootstrap=bootstrap)
     row = {"method": name, "family": family, "cost (full-size calls)": cost, "token saving": full_steps / cost,
@@ -79,7 +79,8 @@ def score(name: str, family: str, cost: float, out: torch.Tensor, *, high_step: 
            "same-seed PSNR dB": float(psnr(out, high_step).mean()) if out is not high_step else math.inf,
            "same-seed SSIM": float(ssim(out, high_step).mean())}
     if heldout is not None:
-        row["patch SW to data"] = sliced_wasserstein(patches(out), patches(heldout))
+        held_p = patches(heldout) if heldout_patches is None else heldout_patches
+        row["patch SW to data"] = sliced_wasserstein(patches(out), held_p)
         row["log-spectrum error"] = log_spectrum_error(out, heldout)
     row["_metric"] = d
     return row
@@ -99,16 +100,15 @@ def evaluate(methods: Sequence[Method], noise: torch.Tensor, reference: torch.Te
         outs[m.name] = run_batched(m, noise)
         log(f"  sampled {m.name} (cost {m.cost:.1f})")
     high = outs[high_step_name]
-    by_name = {m.name: m for m in methods}
-    top = by_name[high_step_name]
-    floor_row = score(top.name, top.family, top.cost, high, high_step=high, reference=reference,
-                      heldout=heldout, full_steps=full_steps, bootstrap=bootstrap, floor=None)
-    rows = [floor_row]
-    for m in methods:
-        if m.name != high_step_name:
-            rows.append(score(m.name, m.family, m.cost, outs[m.name], high_step=high, reference=reference,
-                              heldout=heldout, full_steps=full_steps, bootstrap=bootstrap, floor=floor_row["_metric"]))
-            log(f"  scored {m.name}: Frechet {rows[-1]['patch Frechet']:.3f}")
+    held_p = patches(heldout) if heldout is not None else None
+    rows: list[dict] = []
+    floor = None  # the high-step run is scored first and is the floor of the others
+    for m in sorted(methods, key=lambda m: m.name != high_step_name):
+        rows.append(score(m.name, m.family, m.cost, outs[m.name], high_step=high, reference=reference,
+                          heldout=heldout, heldout_patches=held_p, full_steps=full_steps, bootstrap=bootstrap,
+                          floor=floor))
+        floor = floor or rows[0]["_metric"]
+        log(f"  scored {m.name}: Frechet {rows[-1]['patch Frechet']:.3f}")
     return rows, outs
 
 
