@@ -58,7 +58,7 @@ def image_grid(columns: list[tuple[str, torch.Tensor]], scale: int = 3) -> Image
     return img
 
 
-def demo_methods(emb, sig: torch.Tensor, delta: float, adapter: str | None) -> tuple[dict, dict, dict]:
+def demo_methods(emb, sig: torch.Tensor, delta: float, adapter: str | None) -> tuple[dict, dict]:
     """name -> (model, plan or None, steps of a plain run): the demo's columns, and the plans by label.
 
     Training-free progressive S=2 and S=3 at ``delta``; full size at the S=2 cost (the user's
@@ -80,7 +80,7 @@ def demo_methods(emb, sig: torch.Tensor, delta: float, adapter: str | None) -> t
         cols[f"training-free, fine-tuned plan ({saving:.2f}x)"] = (emb.model, tuned_plan, None)
         eq_t = max(1, round(plan_cost(tuned_plan)))
         cols[f"baseline {eq_t} steps (fine-tuned plan compute)"] = (emb.model, None, eq_t)
-    return cols, plans, {"S=2": eq}
+    return cols, plans
 
 
 def _runner(model, plan, steps, sig):
@@ -155,7 +155,7 @@ def run(args) -> dict:
     size = emb.size
     noise = seeded_noise(args.seeds, size, args.seed)
     adapter = args.adapter or (str(ADAPTER_PATH) if ADAPTER_PATH.is_file() else None)
-    cols, plans, eqs = demo_methods(emb, sig, args.delta, adapter)
+    cols, plans = demo_methods(emb, sig, args.delta, adapter)
     outputs, times, calls = timed_runs(cols, noise, sig, args.repeats)
     base_calls = calls["baseline"]
     heldout = None
