@@ -228,6 +228,8 @@ def main(argv: list[str] | None = None) -> None:
         die("--steps must be at least 2")
     if args.samples < 2:
         die("--samples must be at least 2")
+    if args.bootstrap < 0:
+        die("--bootstrap must be 0 or positive")
     if args.threads < 0:
         die("--threads must be 0 (default) or positive")
     if args.threads:
