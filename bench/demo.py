@@ -36,7 +36,7 @@ from .common import check_out_dir, die, table, write_json
 from ..spectral_core.plan import plan_cost, stage_scale
 from .embedded_setup import (ADAPTER_PATH, CountingModel, adapter_plan, heldout_data, linear_sigmas, load_embedded,
                              load_finetuned)
-from .matched_cost import Method, cost_plot, evaluate, reference_samples, seeded_noise
+from .matched_cost import Method, cost_plot, evaluate, paired_gap, reference_samples, seeded_noise
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -109,9 +109,10 @@ def timed_runs(cols: dict, noise: torch.Tensor, sig: torch.Tensor, repeats: int)
     return outputs, times, calls
 
 
-def metric_rows(cols: dict, sig: torch.Tensor, emb, n: int, seed: int, bootstrap: int, heldout) -> list[dict]:
+def metric_rows(cols: dict, sig: torch.Tensor, emb, n: int, seed: int, bootstrap: int,
+                heldout) -> tuple[list[dict], dict[str, torch.Tensor], torch.Tensor]:
     """The primary metric (``matched_cost``) of every column on ``n`` seeds against the model's own
-    50-step samples on ``n`` disjoint seeds."""
+    50-step samples on ``n`` disjoint seeds: (rows, samples by column, the reference samples)."""
     steps = len(sig) - 1
     print(f"primary metric: {n} samples per method and {n} reference samples ({steps} steps, disjoint seeds)", flush=True)
     reference = reference_samples(emb.model, n, emb.size, seed, steps)
@@ -121,19 +122,21 @@ def metric_rows(cols: dict, sig: torch.Tensor, emb, n: int, seed: int, bootstrap
         cost = plan_cost(plan) if plan is not None else float(st)
         methods.append(Method(name, "progressive" if plan is not None else "full size, fewer steps", cost,
                               lambda noise, run=run, model=model: run(model, noise)))
-    rows, _ = evaluate(methods, seeded_noise(n, emb.size, seed), reference, high_step_name="baseline",
-                       heldout=heldout, bootstrap=bootstrap, full_steps=steps)
-    return rows
+    rows, outs = evaluate(methods, seeded_noise(n, emb.size, seed), reference, high_step_name="baseline",
+                          heldout=heldout, bootstrap=bootstrap, full_steps=steps)
+    return rows, outs, reference
 
 
-def verdicts(rows: list[dict], eq_name: str, tuned: str | None, tuned_eq: str | None) -> list[str]:
-    """The issue's questions answered from the metric rows."""
+def verdicts(rows: list[dict], gaps: list[dict]) -> list[str]:
+    """The issue's questions answered from the metric rows and the paired gaps (``matched_cost.paired_gap``)
+    of each progressive method to full size at its cost."""
     by = {r["method"]: r for r in rows}
     floor = by["baseline"]
     out = [f"- floor (50-step samples on the method seeds vs the reference seeds): patch Frechet "
            f"{floor['patch Frechet']:.3f} {floor['Frechet 95% CI']}"]
 
-    def vs(a: str, b: str) -> str:
+    def vs(gap: dict) -> str:
+        a, b = gap["method"], gap["baseline"]
         ra, rb = by[a], by[b]
         word = "better than" if ra["patch Frechet"] < rb["patch Frechet"] else "worse than"
         (lo_a, hi_a), (lo_b, hi_b) = ra["_metric"]["frechet_ci"], rb["_metric"]["frechet_ci"]
@@ -141,11 +144,10 @@ def verdicts(rows: list[dict], eq_name: str, tuned: str | None, tuned_eq: str | 
             word += " (the intervals overlap)"
         return (f"- {a}: patch Frechet {ra['patch Frechet']:.3f} {ra['Frechet 95% CI']} (within floor: "
                 f"{ra['within floor']}), {word} {b}: {rb['patch Frechet']:.3f} {rb['Frechet 95% CI']}; "
-                f"same-seed PSNR {ra['same-seed PSNR dB']:.1f} dB (target 30 dB)")
-    out.append(vs("progressive S=2", eq_name))
-    if tuned and tuned_eq:
-        out.append(vs(tuned, tuned_eq))
-    return out
+                f"paired difference (same seeds): Frechet {gap['Frechet difference']:+.3f} "
+                f"{gap['Frechet difference 95% CI']}, SW {gap['SW difference']:+.4f} {gap['SW difference 95% CI']}: "
+                f"{gap['verdict']}; same-seed PSNR {ra['same-seed PSNR dB']:.1f} dB (target 30 dB)")
+    return out + [vs(g) for g in gaps]
 
 
 def run(args) -> dict:
@@ -175,7 +177,7 @@ def run(args) -> dict:
         rows.append(row)
     found = []
     if args.metric_samples:
-        mrows = metric_rows(cols, sig, emb, args.metric_samples, args.seed, args.bootstrap, heldout)
+        mrows, mouts, reference = metric_rows(cols, sig, emb, args.metric_samples, args.seed, args.bootstrap, heldout)
         by = {r["method"]: r for r in mrows}
         keep = ("patch Frechet", "Frechet 95% CI", "within floor", "patch SW", "SW 95% CI", "same-seed PSNR dB",
                 "same-seed SSIM", "log-spectrum error")
@@ -184,7 +186,9 @@ def run(args) -> dict:
         tuned = next((k for k in cols if k.startswith("fine-tuned")), None)
         tuned_eq = next((k for k in cols if k.endswith("(fine-tuned plan compute)")), None)
         eq_name = next(k for k in cols if k.endswith("(S=2 compute)"))
-        found = verdicts(mrows, eq_name, tuned, tuned_eq)
+        pairs = [("progressive S=2", eq_name)] + ([(tuned, tuned_eq)] if tuned and tuned_eq else [])
+        gaps = [paired_gap(mouts, reference, a, b, bootstrap=args.bootstrap) for a, b in pairs]
+        found = verdicts(mrows, gaps)
         cost_plot(mrows, title="patch Frechet to the model's own 50-step samples (lower is better)").save(
             os.path.join(args.out, "quality_vs_cost.png"))
     cols_out = list(dict.fromkeys(k for r in rows for k in r))

@@ -13,7 +13,10 @@ is scored by
 * composition stability: same-seed PSNR/SSIM against the high-step run;
 * against held-out data from the exact generator (sanity): patch sliced-W and log-spectrum error.
 
-``cost_plot`` draws quality against cost (one line per method family).
+``paired_gap`` compares two methods run on the same seeds by the difference of their primary
+metrics with a paired seed bootstrap (``primary.paired_difference``): the honest answer to "is this
+method better than full size at the same cost", since the two marginal intervals share most of their
+seed noise.  ``cost_plot`` draws quality against cost (one line per method family).
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ from ..nodes.plot import COLORS
 from ..spectral_core import sample_euler
 from .embedded_setup import linear_sigmas
 from .metrics import log_spectrum_error, patches, psnr, sliced_wasserstein, ssim
-from .primary import distribution_distance, within_floor
+from .primary import distribution_distance, paired_difference, within_floor
 
 REFERENCE_SEED_OFFSET = 1_000_003  # reference seeds are disjoint from the method seeds
 PALETTE = list(COLORS) + [(23, 190, 207), (127, 127, 127), (188, 189, 34), (227, 119, 194)]
@@ -129,6 +132,40 @@ def equal_cost_gap(rows: Sequence[dict], name: str, key: str = "patch Frechet",
     return {"method": name, "baseline": b["method"], key: me[key], f"baseline {key}": b[key], "better": me[key] < b[key]}
 
 
+def _signed_ci(ci: Sequence[float]) -> str:
+    return f"[{ci[0]:+.3f}, {ci[1]:+.3f}]"
+
+
+def paired_gap(outs: dict[str, torch.Tensor], reference: torch.Tensor, name: str, baseline: str, *,
+               bootstrap: int) -> dict:
+    """Method ``name`` minus ``baseline`` (both run on the same seeds) on both primary metrics, with the
+    paired seed-bootstrap interval; "verdict" is "better" / "worse" when the Frechet interval excludes
+    0, else "not distinguishable" (the sign of the estimate is still reported)."""
+    d = paired_difference(outs[name], outs[baseline], reference, bootstrap=bootstrap)
+    lo, hi = d["frechet_ci"]
+    verdict = "better" if hi < 0 else "worse" if lo > 0 else "not distinguishable"
+    return {"method": name, "baseline": baseline, "Frechet difference": d["frechet"],
+            "Frechet difference 95% CI": _signed_ci(d["frechet_ci"]), "SW difference": d["swd"],
+            "SW difference 95% CI": _signed_ci(d["swd_ci"]), "verdict": verdict, "_paired": d}
+
+
+def add_equal_cost_gaps(rows: Sequence[dict], outs: dict[str, torch.Tensor], reference: torch.Tensor, *,
+                        bootstrap: int, baseline_family: str = "full size, fewer steps") -> None:
+    """Give every row outside ``baseline_family`` its paired gap (``paired_gap``) to the full-size run
+    of the nearest cost at or below its own (``equal_cost_gap``'s choice), as the row fields
+    "equal-cost full size" and "Frechet minus it [95% CI]"."""
+    for r in rows:
+        if r["family"] == baseline_family:
+            continue
+        gap = equal_cost_gap(rows, r["method"], baseline_family=baseline_family)
+        if gap is None:
+            continue
+        g = paired_gap(outs, reference, r["method"], gap["baseline"], bootstrap=bootstrap)
+        r["equal-cost full size"] = gap["baseline"]
+        r["Frechet minus it [95% CI]"] = f"{g['Frechet difference']:+.3f} {g['Frechet difference 95% CI']}"
+        r["_gap"] = g
+
+
 def cost_plot(rows: Sequence[dict], key: str = "patch Frechet", size: tuple[int, int] = (820, 500),
               title: str = "patch Frechet distance to the model's own 50-step samples (lower is better)") -> Image.Image:
     """Quality against cost: one polyline per method family, x = cost in full-size calls (log), y = ``key``;
@@ -177,5 +214,5 @@ def cost_plot(rows: Sequence[dict], key: str = "patch Frechet", size: tuple[int,
     return img
 
 
-__all__ = ["Method", "cost_plot", "equal_cost_gap", "evaluate", "full_size", "public_rows", "reference_samples",
-           "run_batched", "score", "seeded_noise"]
+__all__ = ["Method", "add_equal_cost_gaps", "cost_plot", "equal_cost_gap", "evaluate", "full_size", "paired_gap",
+           "public_rows", "reference_samples", "run_batched", "score", "seeded_noise"]

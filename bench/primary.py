@@ -25,6 +25,11 @@ interval is therefore the normal one, estimate +- 1.96 bootstrap standard deviat
 statistics are sums of per-image moments and the projections are computed once, so a draw costs
 weighted sums, one eigendecomposition per scale and one sort.
 
+Paired difference. Two methods run on the same seeds are compared by the difference of their
+distances to the reference, bootstrapped with one resample of seeds shared by both methods
+(``paired_difference``): the seed-to-seed variation they share cancels, so the interval of the
+difference is narrower than the two marginal intervals suggest.
+
 Floor. The distance between two independent sets of reference samples (``reference_floor``) is what
 a perfect method scores: the finite-sample bias of both distances. A method is "within the floor"
 when its point estimate is at most the floor's upper interval bound.
@@ -112,6 +117,24 @@ def _check(name: str, x: torch.Tensor) -> torch.Tensor:
     return x.detach().double().cpu()
 
 
+def _directions(channels: int, seed: int) -> torch.Tensor:
+    d = torch.randn(channels * PATCH * PATCH, PROJECTIONS, generator=torch.Generator().manual_seed(seed),
+                    dtype=torch.float64)
+    return d / d.norm(dim=0, keepdim=True)
+
+
+def _interval(out: dict, key: str, draws: list[float], clamp: bool) -> None:
+    """out[key_sd], out[key_ci] = bootstrap sd and the normal interval estimate +- 1.96 sd."""
+    sd = float(torch.tensor(draws, dtype=torch.float64).std()) if len(draws) > 1 else 0.0
+    lo = out[key] - Z95 * sd
+    out[f"{key}_sd"] = sd
+    out[f"{key}_ci"] = (max(0.0, lo) if clamp else lo, out[key] + Z95 * sd)
+
+
+def _counts(idx: torch.Tensor, n: int) -> torch.Tensor:
+    return torch.bincount(idx, minlength=n).double()
+
+
 def distribution_distance(samples: torch.Tensor, reference: torch.Tensor, *, bootstrap: int = 200,
                           seed: int = 0) -> dict:
     """Patch Frechet and patch sliced-Wasserstein distance of ``samples`` to ``reference`` (both (N, C, H, W)
@@ -121,23 +144,54 @@ def distribution_distance(samples: torch.Tensor, reference: torch.Tensor, *, boo
     if a.shape[1:] != b.shape[1:]:
         raise ValueError(f"samples {tuple(a.shape[1:])} and reference {tuple(b.shape[1:])} differ in (C, H, W)")
     ma, mb = _moments(a), _moments(b)
-    d = torch.randn(a.shape[1] * PATCH * PATCH, PROJECTIONS, generator=torch.Generator().manual_seed(seed),
-                    dtype=torch.float64)
-    pa, pb = _projected(a, d / d.norm(dim=0, keepdim=True)), _projected(b, d / d.norm(dim=0, keepdim=True))
+    d = _directions(a.shape[1], seed)
+    pa, pb = _projected(a, d), _projected(b, d)
     na, nb = a.shape[0], b.shape[0]
-    ones_a, ones_b = torch.ones(na, dtype=torch.float64), torch.ones(nb, dtype=torch.float64)
-    out = {"frechet": _frechet_mean(ma, mb, ones_a, ones_b),
+    out = {"frechet": _frechet_mean(ma, mb, torch.ones(na, dtype=torch.float64), torch.ones(nb, dtype=torch.float64)),
            "swd": _swd(pa, pb, torch.arange(na), torch.arange(nb)), "n": na, "n_ref": nb}
     g = torch.Generator().manual_seed(seed)
     fr, sw = [], []
     for i in range(bootstrap):
         ia, ib = torch.randint(na, (na,), generator=g), torch.randint(nb, (nb,), generator=g)
-        fr.append(_frechet_mean(ma, mb, torch.bincount(ia, minlength=na).double(), torch.bincount(ib, minlength=nb).double()))
+        fr.append(_frechet_mean(ma, mb, _counts(ia, na), _counts(ib, nb)))
         sw.append(_swd(pa, pb, ia, ib))
-    for key, vals in (("frechet", fr), ("swd", sw)):
-        sd = float(torch.tensor(vals, dtype=torch.float64).std()) if len(vals) > 1 else 0.0
-        out[f"{key}_sd"] = sd
-        out[f"{key}_ci"] = (max(0.0, out[key] - Z95 * sd), out[key] + Z95 * sd)  # a distance is >= 0
+    _interval(out, "frechet", fr, clamp=True)  # a distance is >= 0
+    _interval(out, "swd", sw, clamp=True)
+    return out
+
+
+def paired_difference(samples: torch.Tensor, baseline: torch.Tensor, reference: torch.Tensor, *,
+                      bootstrap: int = 200, seed: int = 0) -> dict:
+    """D(samples, reference) - D(baseline, reference) for both distances, with a PAIRED seed bootstrap.
+
+    ``samples`` and ``baseline`` are two methods run on the same seeds (row i of each from the same
+    noise). Each draw resamples one set of seed indices for both methods and one for the reference,
+    so the seed-to-seed variation the two methods share cancels in the difference; the interval is
+    the normal one, difference +- 1.96 bootstrap sd. A difference whose interval lies above 0 is a
+    significant loss for ``samples``, below 0 a significant win; an interval containing 0 means the
+    two cannot be told apart on these seeds. Returns {"frechet", "frechet_sd", "frechet_ci", "swd",
+    "swd_sd", "swd_ci", "n", "n_ref"} of the differences."""
+    a, c, b = _check("samples", samples), _check("baseline", baseline), _check("reference", reference)
+    if a.shape != c.shape:
+        raise ValueError(f"samples {tuple(a.shape)} and baseline {tuple(c.shape)} must be the same seeds (same shape)")
+    if a.shape[1:] != b.shape[1:]:
+        raise ValueError(f"samples {tuple(a.shape[1:])} and reference {tuple(b.shape[1:])} differ in (C, H, W)")
+    ma, mc, mb = _moments(a), _moments(c), _moments(b)
+    d = _directions(a.shape[1], seed)
+    pa, pc, pb = _projected(a, d), _projected(c, d), _projected(b, d)
+    na, nb = a.shape[0], b.shape[0]
+
+    def diff(ia: torch.Tensor, ib: torch.Tensor) -> tuple[float, float]:
+        wa, wb = _counts(ia, na), _counts(ib, nb)
+        return (_frechet_mean(ma, mb, wa, wb) - _frechet_mean(mc, mb, wa, wb),
+                _swd(pa, pb, ia, ib) - _swd(pc, pb, ia, ib))
+
+    fr0, sw0 = diff(torch.arange(na), torch.arange(nb))
+    out = {"frechet": fr0, "swd": sw0, "n": na, "n_ref": nb}
+    g = torch.Generator().manual_seed(seed)
+    draws = [diff(torch.randint(na, (na,), generator=g), torch.randint(nb, (nb,), generator=g)) for _ in range(bootstrap)]
+    _interval(out, "frechet", [x[0] for x in draws], clamp=False)  # a difference may be negative
+    _interval(out, "swd", [x[1] for x in draws], clamp=False)
     return out
 
 
@@ -152,4 +206,4 @@ def within_floor(score: dict, floor: dict, key: str = "frechet") -> bool:
     return score[key] <= floor[f"{key}_ci"][1]
 
 
-__all__ = ["distribution_distance", "frechet", "reference_floor", "within_floor"]
+__all__ = ["distribution_distance", "frechet", "paired_difference", "reference_floor", "within_floor"]

@@ -32,7 +32,8 @@ from ..spectral_core.gaussian import GaussianSpectrumModel
 from ..spectral_core.spectra import PowerLaw
 from .common import check_out_dir, die, table, write_json
 from .embedded_setup import ADAPTER_PATH, linear_sigmas
-from .matched_cost import Method, cost_plot, evaluate, full_size, public_rows, reference_samples, seeded_noise
+from .matched_cost import (Method, add_equal_cost_gaps, cost_plot, evaluate, full_size, public_rows, reference_samples,
+                           seeded_noise)
 from ..spectral_core.plan import call_cost
 from .variants import naive_progressive, no_alignment, plan_cost
 
@@ -205,8 +206,9 @@ def embedded_bench(steps: int, samples: int, seed: int, adapter: str | None, boo
     noise = seeded_noise(samples, emb.size, seed)
     print(f"reference: {samples} samples, {steps} steps, disjoint seeds", flush=True)
     reference = reference_samples(emb.model, samples, emb.size, seed, steps)
-    rows, _ = evaluate(embedded_methods(emb, steps, adapter), noise, reference, high_step_name=f"full size {steps} steps",
-                       heldout=heldout_data(max(256, samples), seed=1), bootstrap=bootstrap, full_steps=steps)
+    rows, outs = evaluate(embedded_methods(emb, steps, adapter), noise, reference, high_step_name=f"full size {steps} steps",
+                          heldout=heldout_data(max(256, samples), seed=1), bootstrap=bootstrap, full_steps=steps)
+    add_equal_cost_gaps(rows, outs, reference, bootstrap=bootstrap)
     cost_plot(rows).save(os.path.join(out_dir, "quality_vs_cost.png"))
     cost_plot(rows, key="patch SW", title="patch sliced-W to the model's own 50-step samples (lower is better)").save(
         os.path.join(out_dir, "quality_vs_cost_sw.png"))

@@ -24,6 +24,8 @@ def test_demo_writes_grid_spectra_report_and_json(tmp_path):
     assert "| method |" in (out / "report.md").read_text()
     assert base["within floor"] == "floor" and all(r["within floor"] in ("yes", "no") for r in res["rows"][1:])
     assert res["verdicts"][1].startswith("- progressive S=2: patch Frechet")
+    assert "paired difference (same seeds): Frechet" in res["verdicts"][1]
+    assert any(w in res["verdicts"][1] for w in (": better;", ": worse;", ": not distinguishable;"))
 
 
 @pytest.mark.parametrize("module,args,needle", [

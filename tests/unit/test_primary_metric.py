@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from spectral_progressive.bench.primary import distribution_distance, frechet, reference_floor, within_floor
+from spectral_progressive.bench.primary import (distribution_distance, frechet, paired_difference, reference_floor,
+                                                within_floor)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -46,3 +47,33 @@ def test_bootstrap_is_deterministic_per_seed():
 def test_bad_samples_are_refused_with_the_input_named(bad, match):
     with pytest.raises(ValueError, match=match):
         distribution_distance(bad, _white(4, 0.5, 0))
+
+
+def test_paired_difference_of_a_method_with_itself_is_exactly_zero():
+    a, ref = _white(16, 0.5, 0), _white(16, 0.5, 1)
+    d = paired_difference(a, a.clone(), ref, bootstrap=5)
+    assert d["frechet"] == 0.0 and d["swd"] == 0.0 and d["frechet_ci"] == (0.0, 0.0)
+
+
+def test_paired_difference_matches_the_white_noise_closed_form_and_excludes_zero():
+    # same seeds: the method scales the baseline's pixels from std 0.5 to 0.6; against std-0.5 reference
+    # the Frechet difference is 192 (0.6-0.5)^2 (1 + 1/4 + 1/16) / 3 (the baseline's own excess is ~0)
+    z = _white(64, 1.0, 0)
+    ref = _white(64, 0.5, 1)
+    d = paired_difference(0.6 * z, 0.5 * z, ref, bootstrap=20)
+    assert d["frechet"] == pytest.approx(192 * 0.1 ** 2 * (1 + 1 / 4 + 1 / 16) / 3, rel=0.15)
+    assert d["frechet_ci"][0] > 0 and d["swd_ci"][0] > 0
+    # pairing cancels the shared seed noise: narrower than the method's own marginal interval
+    assert d["frechet_sd"] < distribution_distance(0.6 * z, ref, bootstrap=20)["frechet_sd"]
+
+
+def test_paired_difference_is_antisymmetric():
+    z, ref = _white(16, 1.0, 0), _white(16, 0.5, 1)
+    ab, ba = paired_difference(0.55 * z, 0.5 * z, ref, bootstrap=6), paired_difference(0.5 * z, 0.55 * z, ref, bootstrap=6)
+    assert ab["frechet"] == pytest.approx(-ba["frechet"]) and ab["frechet_sd"] == pytest.approx(ba["frechet_sd"])
+    assert ab["swd"] == pytest.approx(-ba["swd"])
+
+
+def test_paired_difference_refuses_unpaired_sets():
+    with pytest.raises(ValueError, match="baseline"):
+        paired_difference(_white(8, 0.5, 0), _white(6, 0.5, 1), _white(8, 0.5, 2))
