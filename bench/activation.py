@@ -20,7 +20,7 @@ from ..nodes.plot import spectrum_plot
 from ..schedules.switching import switch_time
 from ..spectral_core import transforms
 from ..spectral_core.spectra import radial_power
-from .common import check_out_dir, die, table, write_json
+from .common import check_out_dir, table, whole, write_json
 from .embedded_setup import load_embedded
 
 DELTAS = (0.001, 0.01, 0.1)
@@ -69,14 +69,12 @@ def measure(samples: int, points: int, seed: int, weights: str | None = None) ->
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="Per-frequency activation times vs Prop. 1 (seed 001 App. B).")
-    ap.add_argument("--samples", type=int, default=64)
-    ap.add_argument("--points", type=int, default=49, help="t grid points in [0.02, 0.98]")
+    ap.add_argument("--samples", type=whole(1), default=64)
+    ap.add_argument("--points", type=whole(3), default=49, help="t grid points in [0.02, 0.98]")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--weights", default=None, help="model weights (default: the shipped embedded model)")
     ap.add_argument("--out", default="bench/results")
     args = ap.parse_args(argv)
-    if args.samples < 1 or args.points < 3:
-        die("--samples must be >= 1 and --points >= 3")
     check_out_dir(args.out)
     res = measure(args.samples, args.points, args.seed, args.weights)
     rows = res["rows"]

@@ -32,20 +32,18 @@ def tiny_key(family: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .common import check_out_dir, die, table, write_json
+    from .common import check_out_dir, die, table, whole, write_json
     ap = argparse.ArgumentParser(description="Baseline vs progressive sampling in real ComfyUI.")
     ap.add_argument("--families", nargs="+", default=list(PREVIEW_FAMILIES), choices=list(PREVIEW_FAMILIES))
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--width", type=int, default=1, help="multiply the tiny models' hidden sizes")
+    ap.add_argument("--steps", type=whole(2), default=20)
+    ap.add_argument("--repeats", type=whole(1), default=3)
+    ap.add_argument("--width", type=whole(1), default=1, help="multiply the tiny models' hidden sizes")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="bench/results")
     args = ap.parse_args(argv)
     comfy_dir = os.environ.get("COMFYUI_PATH")
     if not comfy_dir or not os.path.isdir(comfy_dir):
         die("set COMFYUI_PATH to a ComfyUI checkout (and run with the python of its environment)")
-    if args.steps < 2 or args.repeats < 1 or args.width < 1:
-        die("--steps >= 2, --repeats >= 1 and --width >= 1 are required")
     check_out_dir(args.out)
     from ..tests.integration import tiny_models as tm
     tm.setup_comfy(comfy_dir, threads=args.threads)

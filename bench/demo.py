@@ -32,7 +32,7 @@ from ..nodes.plot import spectrum_plot
 from ..schedules.switching import band_edge
 from ..spectral_core import sample_euler, sample_progressive
 from ..spectral_core.spectra import radial_power
-from .common import check_out_dir, die, table, write_json
+from .common import check_out_dir, existing_file, fraction, table, whole, write_json, zero_or_whole
 from ..spectral_core.plan import plan_cost, stage_scale
 from .embedded_setup import (ADAPTER_PATH, CountingModel, adapter_plan, heldout_data, linear_sigmas, load_embedded,
                              load_finetuned)
@@ -248,28 +248,19 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(description="Progressive vs baseline sampling on the embedded default model.")
     ap.add_argument("--out", default="demo_out", help="output folder (created)")
-    ap.add_argument("--seeds", type=int, default=4, help="number of samples (rows)")
-    ap.add_argument("--steps", type=int, default=50, help="Euler steps of the baseline schedule")
-    ap.add_argument("--delta", type=float, default=0.01, help="error tolerance delta (seed 001 Prop. 1)")
-    ap.add_argument("--repeats", type=int, default=2, help="interleaved timing repeats")
+    ap.add_argument("--seeds", type=whole(1), default=4, help="number of samples (rows)")
+    ap.add_argument("--steps", type=whole(2), default=50, help="Euler steps of the baseline schedule")
+    ap.add_argument("--delta", type=fraction, default=0.01, help="error tolerance delta (seed 001 Prop. 1)")
+    ap.add_argument("--repeats", type=whole(1), default=2, help="interleaved timing repeats")
     ap.add_argument("--seed", type=int, default=0, help="noise seed")
-    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    ap.add_argument("--metric-samples", type=int, default=64,
+    ap.add_argument("--threads", type=whole(0), default=0, help="torch CPU threads (0: torch's default)")
+    ap.add_argument("--metric-samples", type=zero_or_whole(2), default=64,
                     help="seeds per method for the primary metric (and as many reference seeds); 0 skips it")
-    ap.add_argument("--bootstrap", type=int, default=100, help="seed-bootstrap draws of the primary metric")
-    ap.add_argument("--adapter", default=None,
+    ap.add_argument("--bootstrap", type=whole(0), default=100, help="seed-bootstrap draws of the primary metric")
+    ap.add_argument("--adapter", type=existing_file, default=None,
                     help="a LoRA adapter of python -m spectral_progressive.finetune (default: the shipped one, if any)")
     args = ap.parse_args(argv)
     args.argv = argv
-    rules = [(args.seeds >= 1, "--seeds must be at least 1"), (args.steps >= 2, "--steps must be at least 2"),
-             (args.metric_samples == 0 or args.metric_samples >= 2, "--metric-samples must be 0 (skip) or at least 2"),
-             (args.bootstrap >= 0, "--bootstrap must be 0 or positive"), (args.repeats >= 1, "--repeats must be at least 1"),
-             (0.0 < args.delta < 1.0, "--delta must be in (0, 1)"),
-             (args.threads >= 0, "--threads must be 0 (default) or positive"),
-             (args.adapter is None or os.path.isfile(args.adapter), f"--adapter {args.adapter!r} is not a file")]
-    for ok, message in rules:  # every bad argument ends with its message and a non-zero exit
-        if not ok:
-            die(message)
     if args.threads:
         torch.set_num_threads(args.threads)
     check_out_dir(args.out)

@@ -23,7 +23,7 @@ import torch
 from ..spectral_core import sample_euler, transforms
 from ..spectral_core.editing import edit_start, sdedit_start
 from ..spectral_core.plan import restart_sigmas
-from .common import check_out_dir, die, table, write_json
+from .common import check_out_dir, fraction, table, whole, write_json
 from .demo import image_grid
 from .embedded_setup import linear_sigmas, load_embedded
 
@@ -74,15 +74,13 @@ def run(samples: int, steps: int, seed: int, delta: float):
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="Frequency editing vs SDEdit on the embedded model.")
-    ap.add_argument("--samples", type=int, default=32)
-    ap.add_argument("--steps", type=int, default=50)
-    ap.add_argument("--delta", type=float, default=0.01)
+    ap.add_argument("--samples", type=whole(1), default=32)
+    ap.add_argument("--steps", type=whole(2), default=50)
+    ap.add_argument("--delta", type=fraction, default=0.01)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--threads", type=whole(0), default=0)
     ap.add_argument("--out", default="bench/results")
     args = ap.parse_args(argv)
-    if args.samples < 1 or args.steps < 2 or not 0 < args.delta < 1 or args.threads < 0:
-        die("--samples >= 1, --steps >= 2, 0 < --delta < 1 and --threads >= 0 are required")
     if args.threads:
         torch.set_num_threads(args.threads)
     check_out_dir(args.out)

@@ -36,7 +36,7 @@ from ..embedded.model import EmbeddedDenoiser, load_default_model
 from ..embedded.source import heldout_data
 from ..embedded.train import make_forcing
 from ..spectral_core import sample_euler, sample_progressive
-from .common import check_out_dir, die, table, write_json
+from .common import check_out_dir, die, fraction, table, whole, write_json
 from .embedded_setup import Embedded, linear_sigmas, load_spectrum
 from .low_band_consistency import consistency_rows
 from .matched_cost import seeded_noise
@@ -51,19 +51,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m spectral_progressive.bench.forcing_weighting",
                                  description="Forcing / loss-weighting continuation runs against the shipped model.")
     ap.add_argument("runs", nargs="+", help="NAME=RUN_DIR (a directory with weights.safetensors)")
-    ap.add_argument("--samples", type=int, default=64, help="samples per model and for the reference (>= 2)")
-    ap.add_argument("--steps", type=int, default=50, help="Euler steps of the full-size runs")
-    ap.add_argument("--delta", type=float, default=0.01, help="delta of the progressive S=2 plan")
-    ap.add_argument("--lowband-samples", type=int, default=32, help="held-out images of the low-band errors")
-    ap.add_argument("--bootstrap", type=int, default=200)
+    ap.add_argument("--samples", type=whole(2), default=64, help="samples per model and for the reference (>= 2)")
+    ap.add_argument("--steps", type=whole(2), default=50, help="Euler steps of the full-size runs")
+    ap.add_argument("--delta", type=fraction, default=0.01, help="delta of the progressive S=2 plan")
+    ap.add_argument("--lowband-samples", type=whole(1), default=32, help="held-out images of the low-band errors")
+    ap.add_argument("--bootstrap", type=whole(0), default=200)
     ap.add_argument("--baseline", default="control", help="run the paired PSNR differences are taken against")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=whole(1), default=1)
     ap.add_argument("--out", default="bench/results")
     args = ap.parse_args(argv)
-    if args.samples < 2 or args.steps < 2 or args.lowband_samples < 1 or args.threads < 1:
-        die("--samples and --steps must be >= 2, --lowband-samples and --threads >= 1")
-    if not 0.0 < args.delta < 1.0:
-        die(f"--delta must be in (0, 1), got {args.delta}")
     runs = {}
     for item in args.runs:
         name, sep, path = item.partition("=")

@@ -26,7 +26,7 @@ from typing import Callable
 import torch
 
 from ..spectral_core import contract
-from .common import check_out_dir, die, table, write_json
+from .common import check_out_dir, fractions, table, whole, wholes, write_json
 
 Denoiser = Callable[..., torch.Tensor]
 TIMES = (0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99)
@@ -69,35 +69,19 @@ def consistency_rows(full_model: Denoiser, low_model: Denoiser, x0: torch.Tensor
     return rows
 
 
-def _floats(text: str, name: str) -> tuple[float, ...]:
-    try:
-        vals = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        die(f"{name} must be comma-separated numbers, got {text!r}")
-    return vals
-
-
 def parse(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description="Low-band consistency of the embedded model across sizes.")
-    ap.add_argument("--samples", type=int, default=32)
+    ap.add_argument("--samples", type=whole(1), default=32)
     ap.add_argument("--seed", type=int, default=3)
-    ap.add_argument("--times", default=",".join(str(t) for t in TIMES), help="full-size flow times, comma-separated")
-    ap.add_argument("--growths", default="2,4", help="stage sizes as 64/g, comma-separated g")
+    ap.add_argument("--times", type=fractions, default=",".join(str(t) for t in TIMES),
+                    help="full-size flow times, comma-separated")
+    ap.add_argument("--growths", type=wholes(2), default="2,4", help="stage sizes as 64/g, comma-separated g")
     ap.add_argument("--weights", default=None, help="safetensors weights of the embedded architecture (default: shipped)")
-    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--threads", type=whole(1), default=None)
     ap.add_argument("--out", default="bench/results")
     args = ap.parse_args(argv)
-    if args.samples < 1:
-        die("--samples must be at least 1")
-    args.times = _floats(args.times, "--times")
-    if any(not 0.0 < t < 1.0 for t in args.times):
-        die(f"--times must be flow times in (0, 1), got {args.times}")
-    args.growths = _floats(args.growths, "--growths")
     if any(g not in (2, 4, 8) for g in args.growths):
-        die(f"--growths must be among 2, 4, 8 (stage sizes 32, 16, 8), got {args.growths}")
-    args.growths = tuple(int(g) for g in args.growths)
-    if args.threads is not None and args.threads < 1:
-        die("--threads must be at least 1")
+        ap.error(f"argument --growths: must be among 2, 4, 8 (stage sizes 32, 16, 8), got {args.growths}")
     return args
 
 

@@ -35,7 +35,7 @@ from typing import Any, Callable
 import torch
 
 from ..spectral_core import contract, expand, get_frame, sample_euler, sample_progressive
-from .common import check_out_dir, die, table, write_json
+from .common import check_out_dir, fraction, fractions, table, whole, write_json
 
 Denoiser = Callable[..., torch.Tensor]
 NOISES = ("own", "independent", "fresh")
@@ -150,31 +150,18 @@ def _markdown(payload: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="Progressive sampling with an oracle low stage (full-size model, contracted).")
-    ap.add_argument("--seeds", type=int, default=32)
-    ap.add_argument("--steps", type=int, default=50)
-    ap.add_argument("--delta", type=float, default=0.01)
-    ap.add_argument("--splits", default="0.9,0.95", help="full-size times a of the oracle/model splits, comma-separated")
+    ap.add_argument("--seeds", type=whole(1), default=32)
+    ap.add_argument("--steps", type=whole(2), default=50)
+    ap.add_argument("--delta", type=fraction, default=0.01)
+    ap.add_argument("--splits", type=fractions, default="0.9,0.95",
+                    help="full-size times a of the oracle/model splits, comma-separated")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--weights", default=None, help="safetensors weights of the embedded architecture")
-    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--threads", type=whole(1), default=None)
     ap.add_argument("--out", default="bench/results")
     argv = sys.argv[1:] if argv is None else argv
     args = ap.parse_args(argv)
-    if args.seeds < 1:
-        die("--seeds must be at least 1")
-    if args.steps < 2:
-        die("--steps must be at least 2")
-    if not 0.0 < args.delta < 1.0:
-        die("--delta must be in (0, 1)")
-    try:
-        args.splits = tuple(float(v) for v in args.splits.split(","))
-    except ValueError:
-        die(f"--splits must be comma-separated flow times, got {args.splits!r}")
-    if any(not 0.0 < a < 1.0 for a in args.splits):
-        die(f"--splits must be flow times in (0, 1), got {args.splits}")
     if args.threads is not None:
-        if args.threads < 1:
-            die("--threads must be at least 1")
         torch.set_num_threads(args.threads)
     check_out_dir(args.out)
     torch.set_grad_enabled(False)

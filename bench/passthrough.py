@@ -24,7 +24,7 @@ import torch
 
 from ..spectral_core import sample_euler, transforms
 from ..spectral_core.passthrough import PassthroughDenoiser, activation_times, gaussian_change, relative_change
-from .common import check_out_dir, die, table, write_json
+from .common import check_out_dir, fractions, table, whole, write_json
 from .embedded_setup import linear_sigmas, load_embedded
 from .matched_cost import Method, reference_samples, run_batched, seeded_noise
 from .metrics import psnr, ssim
@@ -78,22 +78,15 @@ def measure(samples: int, steps: int, deltas, seed: int, bootstrap: int) -> list
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
         description="Spectral noise passthrough sweep on the embedded model (seed 001 App. B).")
-    ap.add_argument("--samples", type=int, default=64)
-    ap.add_argument("--steps", type=int, default=20, help="Euler steps of the plain and passthrough runs")
-    ap.add_argument("--deltas", default=",".join(str(d) for d in DELTAS))
+    ap.add_argument("--samples", type=whole(2), default=64)
+    ap.add_argument("--steps", type=whole(1), default=20, help="Euler steps of the plain and passthrough runs")
+    ap.add_argument("--deltas", type=fractions, default=",".join(str(d) for d in DELTAS))
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--bootstrap", type=int, default=200)
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--bootstrap", type=whole(0), default=200)
+    ap.add_argument("--threads", type=whole(0), default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--out", default="bench/results")
     args = ap.parse_args(argv)
-    try:
-        deltas = tuple(float(v) for v in args.deltas.split(",") if v.strip())
-    except ValueError:
-        die(f"--deltas must be comma-separated numbers in (0, 1), got {args.deltas!r}")
-    if not deltas or any(not 0.0 < d < 1.0 for d in deltas):
-        die(f"--deltas must be comma-separated numbers in (0, 1), got {args.deltas!r}")
-    if args.samples < 2 or args.steps < 1 or args.bootstrap < 0 or args.threads < 0:
-        die("--samples must be >= 2, --steps >= 1, --bootstrap >= 0, --threads >= 0")
+    deltas = args.deltas
     check_out_dir(args.out)
     if args.threads:
         torch.set_num_threads(args.threads)

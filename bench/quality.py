@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import time
 
 import torch
 
@@ -30,7 +29,7 @@ from ..schedules import plan_stages
 from ..spectral_core import progressive_denoiser, sample_ab2, sample_euler, sample_progressive, transforms
 from ..spectral_core.gaussian import GaussianSpectrumModel
 from ..spectral_core.spectra import PowerLaw
-from .common import check_out_dir, die, table, write_json
+from .common import check_out_dir, existing_file, table, whole, write_json
 from .embedded_setup import ADAPTER_PATH, linear_sigmas
 from .matched_cost import (Method, add_equal_cost_gaps, cost_plot, evaluate, full_size, public_rows, reference_samples,
                            seeded_noise)
@@ -218,28 +217,19 @@ def embedded_bench(steps: int, samples: int, seed: int, adapter: str | None, boo
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="Quality at matched compute, ablations and design choices.")
     ap.add_argument("--testbed", choices=["gaussian", "embedded"], default="gaussian")
-    ap.add_argument("--steps", type=int, default=50)
-    ap.add_argument("--samples", type=int, default=64, help="embedded testbed: samples per method (and reference)")
-    ap.add_argument("--bootstrap", type=int, default=100, help="embedded testbed: seed-bootstrap draws")
-    ap.add_argument("--adapter", default=None, help="embedded testbed: a fine-tuning adapter (default: the shipped one)")
+    ap.add_argument("--steps", type=whole(2), default=50)
+    ap.add_argument("--samples", type=whole(2), default=64, help="embedded testbed: samples per method (and reference)")
+    ap.add_argument("--bootstrap", type=whole(0), default=100, help="embedded testbed: seed-bootstrap draws")
+    ap.add_argument("--adapter", type=existing_file, default=None,
+                    help="embedded testbed: a fine-tuning adapter (default: the shipped one)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--threads", type=whole(0), default=0)
     ap.add_argument("--out", default="bench/results")
     args = ap.parse_args(argv)
-    if args.steps < 2:
-        die("--steps must be at least 2")
-    if args.samples < 2:
-        die("--samples must be at least 2")
-    if args.bootstrap < 0:
-        die("--bootstrap must be 0 or positive")
-    if args.threads < 0:
-        die("--threads must be 0 (default) or positive")
     if args.threads:
         torch.set_num_threads(args.threads)
     check_out_dir(args.out)
     torch.set_grad_enabled(False)
-    if args.adapter is not None and not os.path.isfile(args.adapter):
-        die(f"--adapter {args.adapter!r} is not a file")
     adapter = args.adapter or (str(ADAPTER_PATH) if ADAPTER_PATH.is_file() else None)
     rows = gaussian_bench(args.steps) if args.testbed == "gaussian" else embedded_bench(
         args.steps, args.samples, args.seed, adapter, args.bootstrap, args.out)

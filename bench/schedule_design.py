@@ -31,7 +31,7 @@ from ..spectral_core.progressive_transfer import progressive_kl
 from ..spectral_core.schedule_design import design_for_plan, design_sigmas
 from ..spectral_core.spectra import PowerLaw
 from ..spectral_core.spectral_transfer import spectral_kl
-from .common import check_out_dir, die, table, write_json
+from .common import check_out_dir, table, whole, wholes, write_json
 from .quality import FLUX_SHIFT, GAUSS_LAW, GAUSS_SIZE
 
 SAMPLERS = {"euler": sample_euler, "ab2": sample_ab2}
@@ -191,24 +191,14 @@ def markdown(payload: dict) -> str:
 def parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description="Spectrum-designed schedules against simple/karras/beta/default.")
     ap.add_argument("--testbed", choices=["gaussian", "embedded", "both"], default="both")
-    ap.add_argument("--steps", default="8,20,50", help="comma-separated step counts")
-    ap.add_argument("--samples", type=int, default=64, help="embedded: samples per method (>= 64 for the metric)")
-    ap.add_argument("--reference", type=int, default=64, help="embedded: 50-step reference samples")
+    ap.add_argument("--steps", type=wholes(2), default="8,20,50", help="comma-separated step counts")
+    ap.add_argument("--samples", type=whole(64), default=64,
+                    help="embedded: samples per method (>= 64, the primary metric's minimum)")
+    ap.add_argument("--reference", type=whole(64), default=64, help="embedded: 50-step reference samples (>= 64)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--threads", type=whole(0), default=0)
     ap.add_argument("--out", default="bench/results")
-    args = ap.parse_args(argv)
-    try:
-        args.steps = tuple(int(v) for v in args.steps.split(","))
-    except ValueError:
-        die(f"--steps must be comma-separated whole numbers, got {args.steps!r}")
-    if any(s < 2 for s in args.steps):
-        die("--steps must all be at least 2")
-    if args.samples < 64 or args.reference < 64:
-        die("--samples and --reference must be at least 64 (the primary metric's minimum)")
-    if args.threads < 0:
-        die("--threads must be 0 (default) or positive")
-    return args
+    return ap.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,7 +13,7 @@ import argparse
 import torch
 
 from ..spectral_core import contract, expand, transforms
-from .common import check_out_dir, die, table, time_call, write_json
+from .common import check_out_dir, die, table, time_call, whole, write_json
 
 SHAPES = [(1, 4, 64, 64), (1, 16, 64, 64), (1, 4, 128, 128), (1, 16, 128, 128), (1, 4, 256, 256),
           (1, 16, 256, 256), (1, 16, 21, 60, 104)]
@@ -58,20 +58,16 @@ def run(device: str, repeats: int, model_call_ms: float | None, embedded: bool =
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=whole(1), default=5)
     ap.add_argument("--model-call-ms", type=float, default=None,
                     help="cost of one model call at these sizes, to report the ops' share of a 50-step run")
     ap.add_argument("--embedded", action="store_true",
                     help="also time the embedded model at 1x3x64x64 and report the ops' share of a 50-step run")
-    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    ap.add_argument("--threads", type=whole(0), default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--out", default="bench/results/spectral_ops.json")
     args = ap.parse_args(argv)
-    if args.threads < 0:
-        die("--threads must be 0 (default) or positive")
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.repeats < 1:
-        die("--repeats must be at least 1")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         die("--device cuda requested but CUDA is not available")
     import os
