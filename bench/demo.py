@@ -2,11 +2,13 @@
 
     python -m spectral_progressive.bench.demo --out demo_out [--seeds 4] [--steps 50] [--repeats 2]
                                               [--metric-samples 64] [--bootstrap 100] [--adapter FILE]
+                                              [--weights FILE]
 
 Columns: the 50-step baseline | training-free progressive S=2 | S=3 (at --delta) | full size at the
 S=2 cost; when embedded/adapter.safetensors ships (or --adapter names one): the Sec. 4.3 fine-tuned
 model on the plan it was trained for (read from the adapter) | the same plan training-free | full
-size at that plan's cost.
+size at that plan's cost.  ``--weights`` runs other weights of the embedded architecture (e.g. a longer
+training run); the shipped adapter is then left out unless ``--adapter`` names one for those weights.
 
 Writes into --out: grid.png (rows = the first --seeds seeds), spectra.png (the data spectrum, its fit
 and the switch frequencies, and the spectra of the generated sets), quality_vs_cost.png, report.md
@@ -58,7 +60,8 @@ def image_grid(columns: list[tuple[str, torch.Tensor]], scale: int = 3) -> Image
     return img
 
 
-def demo_methods(emb, sig: torch.Tensor, delta: float, adapter: str | None) -> tuple[dict, dict]:
+def demo_methods(emb, sig: torch.Tensor, delta: float, adapter: str | None,
+                 weights: str | None = None) -> tuple[dict, dict]:
     """name -> (model, plan or None, steps of a plain run): the demo's columns, and the plans by label.
 
     Training-free progressive S=2 and S=3 at ``delta``; full size at the S=2 cost (the user's
@@ -76,7 +79,7 @@ def demo_methods(emb, sig: torch.Tensor, delta: float, adapter: str | None) -> t
         tuned_plan = adapter_plan(emb, sig, adapter)
         plans["fine-tuned"] = tuned_plan
         saving = steps / plan_cost(tuned_plan)
-        cols[f"fine-tuned progressive S={len(tuned_plan.stages)} ({saving:.2f}x)"] = (load_finetuned(adapter), tuned_plan, None)
+        cols[f"fine-tuned progressive S={len(tuned_plan.stages)} ({saving:.2f}x)"] = (load_finetuned(adapter, weights=weights), tuned_plan, None)
         cols[f"training-free, fine-tuned plan ({saving:.2f}x)"] = (emb.model, tuned_plan, None)
         eq_t = max(1, round(plan_cost(tuned_plan)))
         cols[f"baseline {eq_t} steps (fine-tuned plan compute)"] = (emb.model, None, eq_t)
@@ -152,12 +155,14 @@ def verdicts(rows: list[dict], gaps: list[dict]) -> list[str]:
 
 def run(args) -> dict:
     torch.set_grad_enabled(False)
-    emb = load_embedded()
+    emb = load_embedded(weights=args.weights)
     sig = linear_sigmas(args.steps)
     size = emb.size
     noise = seeded_noise(args.seeds, size, args.seed)
-    adapter = args.adapter or (str(ADAPTER_PATH) if ADAPTER_PATH.is_file() else None)
-    cols, plans = demo_methods(emb, sig, args.delta, adapter)
+    # the shipped adapter belongs to the shipped weights: with --weights only an explicit --adapter is used
+    shipped = str(ADAPTER_PATH) if ADAPTER_PATH.is_file() and args.weights is None else None
+    adapter = args.adapter or shipped
+    cols, plans = demo_methods(emb, sig, args.delta, adapter, args.weights)
     outputs, times, calls = timed_runs(cols, noise, sig, args.repeats)
     base_calls = calls["baseline"]
     heldout = None
@@ -200,6 +205,7 @@ def run(args) -> dict:
         "command": "python -m spectral_progressive.bench.demo " + " ".join(args.argv),
         "machine": {"cpu_threads": torch.get_num_threads(), "torch": torch.__version__, "platform": platform.platform()},
         "spectrum": {"A": emb.law.A, "beta": emb.law.beta},
+        "weights": args.weights or "shipped",
         "adapter": adapter,
         "plans": {k: p.summary() for k, p in plans.items()},
         "rows": rows,
@@ -258,7 +264,10 @@ def main(argv: list[str] | None = None) -> None:
                     help="seeds per method for the primary metric (and as many reference seeds); 0 skips it")
     ap.add_argument("--bootstrap", type=whole(0), default=100, help="seed-bootstrap draws of the primary metric")
     ap.add_argument("--adapter", type=existing_file, default=None,
-                    help="a LoRA adapter of python -m spectral_progressive.finetune (default: the shipped one, if any)")
+                    help="a LoRA adapter of python -m spectral_progressive.finetune (default: the shipped one, if any, "
+                         "unless --weights is given)")
+    ap.add_argument("--weights", type=existing_file, default=None,
+                    help="weights of the embedded architecture to run instead of the shipped ones (safetensors)")
     args = ap.parse_args(argv)
     args.argv = argv
     if args.threads:

@@ -64,10 +64,12 @@ def load_embedded(device: str = "cpu", weights: str | None = None) -> Embedded:
     return Embedded(model, load_spectrum())
 
 
-def load_finetuned(adapter: str | Path = ADAPTER_PATH, device: str = "cpu") -> torch.nn.Module:
-    """The shipped model with a LoRA adapter of ``python -m spectral_progressive.finetune`` applied."""
+def load_finetuned(adapter: str | Path = ADAPTER_PATH, device: str = "cpu",
+                   weights: str | None = None) -> torch.nn.Module:
+    """The shipped model (or ``weights``) with a LoRA adapter of ``python -m spectral_progressive.finetune``
+    applied."""
     from ..finetune import load_adapter
-    model = load_default_model(device=device)
+    model = load_default_model(device=device, path=weights)
     load_adapter(model.net, adapter)
     model.requires_grad_(False)
     return model.eval()

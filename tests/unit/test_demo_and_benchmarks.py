@@ -28,6 +28,16 @@ def test_demo_writes_grid_spectra_report_and_json(tmp_path):
     assert any(w in res["verdicts"][1] for w in (": better;", ": worse;", ": not distinguishable;"))
 
 
+def test_demo_on_other_weights_leaves_the_shipped_adapter_out(tmp_path):
+    from spectral_progressive.embedded.model import WEIGHTS_PATH
+    out = tmp_path / "demo"
+    demo.main(["--out", str(out), "--seeds", "2", "--steps", "4", "--repeats", "1", "--threads", "1",
+               "--metric-samples", "0", "--weights", str(WEIGHTS_PATH)])
+    res = json.loads((out / "results.json").read_text())
+    assert res["weights"] == str(WEIGHTS_PATH) and res["adapter"] is None
+    assert not any(r["method"].startswith("fine-tuned") for r in res["rows"])
+
+
 @pytest.mark.parametrize("module,args,needle", [
     ("demo", ["--steps", "-3"], "--steps"),
     ("demo", ["--seeds", "0"], "--seeds"),
@@ -36,6 +46,7 @@ def test_demo_writes_grid_spectra_report_and_json(tmp_path):
     ("demo", ["--metric-samples", "1"], "--metric-samples"),
     ("demo", ["--bootstrap", "-1"], "--bootstrap"),
     ("demo", ["--adapter", "/no/such/adapter.safetensors"], "--adapter"),
+    ("demo", ["--weights", "/no/such/weights.safetensors"], "--weights"),
     ("quality", ["--bootstrap", "-1"], "--bootstrap"),
     ("quality", ["--testbed", "embedded", "--adapter", "/no/such/adapter.safetensors"], "--adapter"),
     ("quality", ["--steps", "1"], "--steps"),
