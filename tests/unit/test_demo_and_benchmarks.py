@@ -74,3 +74,16 @@ def test_quality_embedded_writes_rows_with_the_primary_metric_and_the_cost_plots
     assert all(r["cost (full-size calls)"] <= 6.0 + 1e-9 for r in res["rows"])
     for name in ("quality_vs_cost.png", "quality_vs_cost_sw.png"):
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_argument_types_accept_their_range_and_name_what_they_expect():
+    import argparse
+
+    from spectral_progressive.bench.common import fraction, fractions, whole, wholes, zero_or_whole
+    assert whole(2)("3") == 3 and zero_or_whole(2)("0") == 0 and zero_or_whole(2)("5") == 5
+    assert fraction("0.25") == 0.25 and fractions("0.1, 0.9") == (0.1, 0.9) and wholes(2)("8,20") == (8, 20)
+    for parse, text, expected in [(whole(2), "1", ">= 2"), (whole(1), "x", ">= 1"), (zero_or_whole(2), "1", "0 (skip)"),
+                                  (fraction, "1", "(0, 1)"), (fraction, "nan", "(0, 1)"), (fractions, "", "comma"),
+                                  (fractions, "0.1,2", "comma"), (wholes(2), "8,1", ">= 2")]:
+        with pytest.raises(argparse.ArgumentTypeError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+            parse(text)
