@@ -54,8 +54,9 @@ comfy_checkouts() {
   done
   if [ "$found" = 0 ]; then
     dir="$SPECTRAL_CACHE/comfyui/ComfyUI-${COMFY_CLONE_TAG#v}"
+    _log "no archives in $COMFY_ARCHIVES_DIR: testing against ComfyUI $COMFY_CLONE_TAG only (the older archived versions are not run)"
     if [ ! -f "$dir/.extracted" ]; then
-      _log "no archives in $COMFY_ARCHIVES_DIR: cloning $COMFY_CLONE_URL at $COMFY_CLONE_TAG"
+      _log "cloning $COMFY_CLONE_URL at $COMFY_CLONE_TAG"
       rm -rf "$dir"
       if git clone -q --depth 1 --branch "$COMFY_CLONE_TAG" "$COMFY_CLONE_URL" "$dir" 2>/dev/null; then
         touch "$dir/.extracted"
