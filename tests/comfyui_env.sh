@@ -6,7 +6,8 @@
 #                                 and this pack (editable, no deps)
 #   comfy_checkouts            -> prints "VERSION DIR" per ComfyUI to test, oldest first: every archive in
 #                                 ../shared/comfyui (extracted once into the cache), else a clone of the pinned
-#                                 newest release tag; prints nothing (and the reason on stderr) when neither works
+#                                 newest release tag plus any version an earlier run extracted into the cache;
+#                                 prints nothing (and the reason on stderr) when neither works
 #   comfy_pins PY VERSION DIR  -> prints the folder with that version's comfyui-* packages (installed once)
 #   comfy_browser_ready        -> 0 when chromium is there (installed with apt-get when missing and root)
 #
@@ -54,7 +55,7 @@ comfy_checkouts() {
   done
   if [ "$found" = 0 ]; then
     dir="$SPECTRAL_CACHE/comfyui/ComfyUI-${COMFY_CLONE_TAG#v}"
-    _log "no archives in $COMFY_ARCHIVES_DIR: testing against ComfyUI $COMFY_CLONE_TAG only (the older archived versions are not run)"
+    _log "no archives in $COMFY_ARCHIVES_DIR: testing against ComfyUI $COMFY_CLONE_TAG and the versions already in the cache"
     if [ ! -f "$dir/.extracted" ]; then
       _log "cloning $COMFY_CLONE_URL at $COMFY_CLONE_TAG"
       rm -rf "$dir"
@@ -66,6 +67,13 @@ comfy_checkouts() {
       fi
     fi
     lines+=("$(_version_key "${COMFY_CLONE_TAG#v}") ${COMFY_CLONE_TAG#v} $dir")
+    # versions an earlier run extracted from the archives are still tested from the cache
+    for dir in "$SPECTRAL_CACHE"/comfyui/ComfyUI-*; do
+      ver="${dir##*/ComfyUI-}"
+      [ -f "$dir/.extracted" ] && [ "$ver" != "${COMFY_CLONE_TAG#v}" ] || continue
+      _log "ComfyUI $ver: no archive, using the checkout an earlier run extracted into $dir"
+      lines+=("$(_version_key "$ver") $ver $dir")
+    done
   fi
   printf '%s\n' "${lines[@]}" | sort | while read -r _ v d; do echo "$v $d"; done
 }
