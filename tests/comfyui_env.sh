@@ -62,18 +62,18 @@ comfy_checkouts() {
       if git clone -q --depth 1 --branch "$COMFY_CLONE_TAG" "$COMFY_CLONE_URL" "$dir" 2>/dev/null; then
         touch "$dir/.extracted"
       else
-        _log "cloning ComfyUI failed (offline?): no ComfyUI to test against"
-        rm -rf "$dir"; return 0
+        _log "cloning ComfyUI failed (offline?)"
+        rm -rf "$dir"
       fi
     fi
-    lines+=("$(_version_key "${COMFY_CLONE_TAG#v}") ${COMFY_CLONE_TAG#v} $dir")
-    # versions an earlier run extracted from the archives are still tested from the cache
+    # every checkout in the cache: the clone above and the versions earlier runs extracted from archives
     for dir in "$SPECTRAL_CACHE"/comfyui/ComfyUI-*; do
+      [ -f "$dir/.extracted" ] || continue
       ver="${dir##*/ComfyUI-}"
-      [ -f "$dir/.extracted" ] && [ "$ver" != "${COMFY_CLONE_TAG#v}" ] || continue
-      _log "ComfyUI $ver: no archive, using the checkout an earlier run extracted into $dir"
+      _log "ComfyUI $ver: testing the checkout in $dir"
       lines+=("$(_version_key "$ver") $ver $dir")
     done
+    [ "${#lines[@]}" -gt 0 ] || { _log "no ComfyUI to test against"; return 0; }
   fi
   printf '%s\n' "${lines[@]}" | sort | while read -r _ v d; do echo "$v $d"; done
 }
