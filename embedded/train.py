@@ -1,7 +1,7 @@
 """Train the embedded default model (flow matching) within a wall-time budget.
 
     python -m spectral_progressive.embedded.train --out <dir> --minutes M --seed 0 [--threads 1]
-        [--data dead_leaves|photos] [--res-probs 0.5,0.3,0.2] [--tail-fraction 0.2]
+        [--data dead_leaves|photos] [--res-probs 0.5,0.3,0.2] [--tail-fraction 0.2 | F64,F32,F16]
         [--time-shift resolution|none] [--spectral-forcing [--forcing-law A,BETA]]
         [--loss-weighting none|spectral [--weight-alpha -1] [--weight-transform dct|dwt]]
         [--schedule-steps N]
@@ -37,7 +37,10 @@ so the logit-normal part becomes N(log g, 1) in logit space: the lower the resol
 high-noise times it sees. Reason: a low stage only ever runs at high noise (from t = 1 down to its
 switch time t_i*, seed 001 Sec. 4.2), so its capacity belongs there; the 64 x 64 model keeps the
 plain logit-normal bulk. The tail draws are not shifted, so the fraction of draws that come from
-the tail is exactly ``--tail-fraction`` at every resolution, and
+the tail is exactly ``--tail-fraction`` at every resolution, or, given three numbers F64,F32,F16,
+exactly that resolution's own fraction (e.g. ``0,0.25,0.25``: oversample the pure-noise end only
+where low stages run, and leave the 64 x 64 model's time distribution, hence its low-noise detail,
+as in plain training), and
 
     P(t > 0.9) = f + (1 - f) [0.9 (1 - Phi(logit(c))) + 0.1 (1 - c)],   c = 0.9 / (0.1 g + 0.9),
 
@@ -180,6 +183,30 @@ def _alpha(text: str) -> float:
     return v
 
 
+def _tail_fractions(text: str) -> tuple[float, float, float]:
+    """argparse type: one fraction in [0, 1) for every resolution, or three (64x64, 32x32, 16x16)."""
+    try:
+        v = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or three comma-separated numbers, got {text!r}") from None
+    if len(v) == 1:
+        v = v * len(RES_FACTORS)
+    if len(v) != len(RES_FACTORS) or not all(math.isfinite(x) and 0.0 <= x < 1.0 for x in v):
+        raise argparse.ArgumentTypeError(
+            f"expected one or three fractions in [0, 1) (64x64,32x32,16x16), got {text!r}")
+    return (v[0], v[1], v[2])
+
+
+def tail_by_factor(tail: float | tuple[float, ...]) -> dict[int, float]:
+    """The tail fraction of each contraction factor in RES_FACTORS: ``tail`` is one fraction for every
+    resolution or one per resolution (64x64, 32x32, 16x16); each must lie in [0, 1)."""
+    fractions = (float(tail),) * len(RES_FACTORS) if isinstance(tail, (int, float)) else tuple(map(float, tail))
+    if len(fractions) != len(RES_FACTORS) or not all(0.0 <= f < 1.0 for f in fractions):
+        raise ValueError(f"tail must be a fraction in [0, 1) or {len(RES_FACTORS)} of them "
+                         f"(64x64, 32x32, 16x16), got {tail!r}")
+    return dict(zip(RES_FACTORS, fractions))
+
+
 def _res_probs(text: str) -> tuple[float, float, float]:
     """argparse type: three comma-separated non-negative numbers with a positive sum, normalised."""
     try:
@@ -219,8 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--res-probs", type=_res_probs, default=None,
                    help="probabilities of a batch at 64x64, 32x32, 16x16 (DCT-contracted), e.g. 0.5,0.3,0.2 "
                         f"(default {','.join(map(str, DEFAULT_RES_PROBS))}, or from --multires)")
-    p.add_argument("--tail-fraction", type=float, default=TAIL_FRACTION,
-                   help=f"fraction of flow times drawn uniformly in [{TAIL_START}, 1], in [0, 1)")
+    p.add_argument("--tail-fraction", type=_tail_fractions, default=(TAIL_FRACTION,) * len(RES_FACTORS),
+                   help=f"fraction of flow times drawn uniformly in [{TAIL_START}, 1], in [0, 1): one for every "
+                        "resolution or three for 64x64,32x32,16x16 (e.g. 0,0.25,0.25: only where low stages run)")
     p.add_argument("--time-shift", choices=TIME_SHIFTS, default="resolution",
                    help="shift the bulk time draw by the contraction factor g: t = g u / (1 + (g-1) u)")
     p.add_argument("--spectral-forcing", action="store_true",
@@ -266,6 +294,15 @@ def sample_times(n: int, generator: torch.Generator, shift: float = 1.0, tail: f
         hi = TAIL_START + (1.0 - TAIL_START) * torch.rand(n, generator=generator)
         t = torch.where(torch.rand(n, generator=generator) < tail, hi, t)
     return t
+
+
+def batch_times(n: int, generator: torch.Generator, factor: int, time_shift: str,
+                tails: dict[int, float]) -> torch.Tensor:
+    """The flow times of one batch at contraction factor ``factor``: ``sample_times`` with the bulk
+    shifted by g = factor under ``time_shift == "resolution"`` and that resolution's tail fraction
+    ``tails[factor]`` (``tail_by_factor``)."""
+    return sample_times(n, generator, shift=float(factor) if time_shift == "resolution" else 1.0,
+                        tail=tails[factor])
 
 
 def prob_time_above(x: float, shift: float = 1.0, tail: float = 0.0) -> float:
@@ -407,6 +444,13 @@ def save_outputs(out: Path, ema: FlowUNet, log: dict) -> None:
     _atomic_write(out / "loss_curve.png", lambda p: draw_loss_curve(log["loss_curve"], p, title))
 
 
+def _tail_text(tails: dict[int, float]) -> str:
+    """'20%' when every resolution shares the fraction, else '0% at 64x64, 25% at 32x32, ...'."""
+    if len(set(tails.values())) == 1:
+        return f"{tails[1]:.0%}"
+    return ", ".join(f"{v:.0%} at {64 // f}x{64 // f}" for f, v in tails.items())
+
+
 def contract_batch(x0: torch.Tensor, factor: int) -> torch.Tensor:
     """Clean crops seen on a grid ``factor`` times smaller per side: C x / g (the DCT low band,
     pixel values preserved), exactly what a progressive run's low stage holds of the data."""
@@ -418,22 +462,22 @@ def contract_batch(x0: torch.Tensor, factor: int) -> torch.Tensor:
 def train(out: Path, minutes: float, seed: int, threads: int, batch_size: int = 32, lr: float = 5e-4,
           warmup: int = 200, ema_decay: float = 0.999, checkpoint_every_s: float = 600.0,
           init: str | None = None, multires: float = 0.0, data_source: str = "dead_leaves",
-          res_probs: tuple[float, float, float] | None = None, tail: float = TAIL_FRACTION,
+          res_probs: tuple[float, float, float] | None = None,
+          tail: float | tuple[float, float, float] = TAIL_FRACTION,
           time_shift: str = "resolution", argv: list[str] | None = None,
           max_steps: int | None = None, eval_images: int = 32, forcing: SpectralForcing | None = None,
           weighting: SpectralLossWeighting | None = None, schedule_steps: int | None = None) -> dict:
     """Train within ``minutes`` of wall time (and at most ``max_steps`` steps) and write the outputs
     into ``out``; returns the log. ``init``: weights to start from; ``res_probs``: probabilities of
-    64/32/16 batches (None: from ``multires`` if > 0, else DEFAULT_RES_PROBS); ``tail``, ``time_shift``:
-    the time distribution (module docstring); ``argv``: the command line, recorded in the log;
+    64/32/16 batches (None: from ``multires`` if > 0, else DEFAULT_RES_PROBS); ``tail`` (one fraction or
+    one per 64/32/16 resolution), ``time_shift``: the time distribution (module docstring); ``argv``: the command line, recorded in the log;
     ``eval_images``: held-out images of the final evaluation (0 skips it); ``forcing``, ``weighting``,
     ``schedule_steps``: the options of the module docstring (None: off)."""
     if data_source not in DATA_SOURCES:
         raise ValueError(f"data_source must be one of {DATA_SOURCES}, got {data_source!r}")
     if time_shift not in TIME_SHIFTS:
         raise ValueError(f"time_shift must be one of {TIME_SHIFTS}, got {time_shift!r}")
-    if not (0.0 <= tail < 1.0):
-        raise ValueError(f"tail must be in [0, 1), got {tail}")
+    tails = tail_by_factor(tail)
     if res_probs is None:
         res_probs = (1.0 - multires, 0.7 * multires, 0.3 * multires) if multires > 0 else DEFAULT_RES_PROBS
     start = time.monotonic()
@@ -466,10 +510,13 @@ def train(out: Path, minutes: float, seed: int, threads: int, batch_size: int = 
         "parameters": count_parameters(net),
         "batch_size": batch_size, "lr": lr, "warmup_steps": warmup, "lr_schedule": "linear warm-up, cosine "
         "decay to 0.1x over the wall-time budget", "ema_decay": ema_decay, "optimizer": "Adam", "grad_clip_norm": GRAD_CLIP,
-        "time_distribution": f"tail {tail:.0%} uniform in [{TAIL_START}, 1]; bulk sigmoid(N({LOGIT_NORMAL_MEAN}, "
+        "time_distribution": f"tail {_tail_text(tails)} uniform in [{TAIL_START}, 1]; "
+        f"bulk sigmoid(N({LOGIT_NORMAL_MEAN}, "
         f"{LOGIT_NORMAL_STD}^2)) with {UNIFORM_FRACTION:.0%} uniform"
         + (", bulk shifted t = g u / (1 + (g-1) u) by the contraction factor g" if time_shift == "resolution" else ""),
-        "tail_fraction": tail, "time_shift": time_shift,
+        "tail_fraction": tails[1] if len(set(tails.values())) == 1 else
+        {f"{64 // f}x{64 // f}": v for f, v in tails.items()},
+        "time_shift": time_shift,
         "objective": "MSE(v_pred, eps - x0), x_t = (1-t) x0 + t eps",
         "data": data_config,
         "resolutions": {f"{64 // f}x{64 // f}": p for f, p in zip(RES_FACTORS, res_probs)},
@@ -527,7 +574,7 @@ def train(out: Path, minutes: float, seed: int, threads: int, batch_size: int = 
         x0, factor = multires_batch(stream, batch_size, g, res_probs)
         data_time += time.monotonic() - t0
         eps = torch.randn(x0.shape, generator=g)
-        t = sample_times(batch_size, g, shift=float(factor) if time_shift == "resolution" else 1.0, tail=tail)
+        t = batch_times(batch_size, g, factor, time_shift, tails)
         with torch.enable_grad():  # robust to a caller that turned autograd off globally
             loss = flow_loss(net, x0, eps, t, forcing, weighting)
             opt.zero_grad(set_to_none=True)
@@ -576,8 +623,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not (0.0 <= args.ema < 1.0):
         parser.error(f"--ema must be in [0, 1), got {args.ema}")
-    if not (0.0 <= args.tail_fraction < 1.0):
-        parser.error(f"--tail-fraction must be in [0, 1), got {args.tail_fraction}")
     out = _check_out_dir(parser, args.out)
     if not (0.0 <= args.multires <= 1.0):
         parser.error(f"--multires must be in [0, 1], got {args.multires}")

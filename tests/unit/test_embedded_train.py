@@ -31,6 +31,25 @@ def test_fraction_of_high_noise_times_is_what_it_says(shift, tail):
         assert tr.prob_time_above(0.9, shift, tail) >= tail
 
 
+def test_per_resolution_tail_oversamples_only_the_named_resolutions():
+    tails = tr.tail_by_factor((0.0, 0.25, 0.5))
+    assert tails == {1: 0.0, 2: 0.25, 4: 0.5}
+    for factor in tr.RES_FACTORS:
+        t = tr.batch_times(400_000, _gen(factor), factor, "resolution", tails)
+        expected = tr.prob_time_above(0.9, float(factor), tails[factor])
+        assert abs(float((t > 0.9).double().mean()) - expected) < 0.003, (factor, expected)
+    # 64x64 without a tail draws exactly the plain (unshifted, tail-free) distribution
+    assert torch.equal(tr.batch_times(100, _gen(5), 1, "resolution", tails), tr.sample_times(100, _gen(5)))
+    # one number means the same fraction everywhere
+    assert tr.tail_by_factor(0.2) == {1: 0.2, 2: 0.2, 4: 0.2}
+
+
+@pytest.mark.parametrize("bad", [1.0, -0.1, (0.1, 0.2), (0.0, 1.0, 0.2)])
+def test_tail_fraction_outside_unit_interval_or_wrong_count_is_rejected(bad):
+    with pytest.raises(ValueError, match="tail"):
+        tr.tail_by_factor(bad)
+
+
 def test_lower_resolution_sees_more_high_noise():
     p = [tr.prob_time_above(0.9, g, 0.2) for g in tr.RES_FACTORS]
     assert p[0] < p[1] < p[2]
@@ -127,6 +146,8 @@ def test_train_rejects_bad_options(tmp_path):
                                         (["--res-probs", "0,0,0"], "--res-probs"),
                                         (["--data", "mnist"], "--data"),
                                         (["--tail-fraction", "1"], "--tail-fraction"),
+                                        (["--tail-fraction", "0,0.2"], "--tail-fraction"),
+                                        (["--tail-fraction", "0,0.2,nan"], "--tail-fraction"),
                                         (["--time-shift", "sd3"], "--time-shift")])
 def test_cli_rejects_bad_options(tmp_path, capsys, args, word):
     with pytest.raises(SystemExit) as e:
@@ -139,7 +160,8 @@ def test_cli_rejects_bad_options(tmp_path, capsys, args, word):
 def test_cli_records_the_command_line(tmp_path):
     out = tmp_path / "run"
     args = ["--out", str(out), "--minutes", "5", "--seed", "1", "--threads", "1", "--batch-size", "2",
-            "--max-steps", "2", "--warmup", "1", "--data", "dead_leaves", "--res-probs", "0,1,1", "--eval-images", "0"]
+            "--max-steps", "2", "--warmup", "1", "--data", "dead_leaves", "--res-probs", "0,1,1", "--eval-images", "0",
+            "--tail-fraction", "0,0.25,0.3"]
     r = subprocess.run([sys.executable, "-m", "spectral_progressive.embedded.train", *args],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
@@ -148,3 +170,4 @@ def test_cli_records_the_command_line(tmp_path):
     assert log["config"]["command"].endswith(" ".join(args))
     assert log["steps_by_size"]["64x64"] == 0 and log["steps"] == 2
     assert "eval_velocity_mse" not in log
+    assert log["config"]["tail_fraction"] == {"64x64": 0.0, "32x32": 0.25, "16x16": 0.3}
