@@ -68,6 +68,15 @@ def check_out_dir(path: str) -> str:
     return path
 
 
+def prepare_run(args: argparse.Namespace) -> None:
+    """What every sampling benchmark does first: ``--threads`` (when given and > 0) sets torch's CPU
+    threads, ``--out`` must be a writable folder (else exit 2 with a message), autograd goes off."""
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
+    check_out_dir(args.out)
+    torch.set_grad_enabled(False)
+
+
 # argparse types: a bad value ends the run through argparse, with the option named in its message
 # ("argument --steps: must be a whole number >= 2, got '-3'") and exit code 2, never a traceback.
 

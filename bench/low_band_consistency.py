@@ -26,7 +26,7 @@ from typing import Callable
 import torch
 
 from ..spectral_core import contract
-from .common import check_out_dir, fractions, table, whole, wholes, write_json
+from .common import fractions, prepare_run, table, whole, wholes, write_json
 
 Denoiser = Callable[..., torch.Tensor]
 TIMES = (0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99)
@@ -92,10 +92,7 @@ COLUMNS = ["stage", "t", "t' (stage)", "x0: lo vs C(full)", "x0: lo vs truth", "
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    check_out_dir(args.out)
-    torch.set_grad_enabled(False)
+    prepare_run(args)
     from .embedded_setup import heldout_data, load_embedded
     emb = load_embedded(weights=args.weights)
     x0 = heldout_data(args.samples, seed=args.seed)

@@ -35,7 +35,7 @@ from typing import Any, Callable
 import torch
 
 from ..spectral_core import contract, expand, get_frame, sample_euler, sample_progressive
-from .common import check_out_dir, fraction, fractions, table, whole, write_json
+from .common import fraction, fractions, prepare_run, table, whole, write_json
 
 Denoiser = Callable[..., torch.Tensor]
 NOISES = ("own", "independent", "fresh")
@@ -161,10 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default="bench/results")
     argv = sys.argv[1:] if argv is None else argv
     args = ap.parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    check_out_dir(args.out)
-    torch.set_grad_enabled(False)
+    prepare_run(args)
     from .embedded_setup import linear_sigmas, load_embedded
     emb = load_embedded(weights=args.weights)
     sig = linear_sigmas(args.steps)

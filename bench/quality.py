@@ -29,7 +29,7 @@ from ..schedules import plan_stages
 from ..spectral_core import progressive_denoiser, sample_ab2, sample_euler, sample_progressive, transforms
 from ..spectral_core.gaussian import GaussianSpectrumModel
 from ..spectral_core.spectra import PowerLaw
-from .common import check_out_dir, existing_file, table, whole, write_json
+from .common import existing_file, prepare_run, table, whole, write_json
 from .embedded_setup import ADAPTER_PATH, linear_sigmas
 from .matched_cost import (Method, add_equal_cost_gaps, cost_plot, evaluate, full_size, public_rows, reference_samples,
                            seeded_noise)
@@ -226,10 +226,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=whole(0), default=0)
     ap.add_argument("--out", default="bench/results")
     args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    check_out_dir(args.out)
-    torch.set_grad_enabled(False)
+    prepare_run(args)
     adapter = args.adapter or (str(ADAPTER_PATH) if ADAPTER_PATH.is_file() else None)
     rows = gaussian_bench(args.steps) if args.testbed == "gaussian" else embedded_bench(
         args.steps, args.samples, args.seed, adapter, args.bootstrap, args.out)

@@ -25,7 +25,7 @@ import sys
 
 import torch
 
-from .common import check_out_dir, existing_file, table, whole, write_json
+from .common import existing_file, prepare_run, table, whole, write_json
 from .metrics import log_spectrum_error
 from ..spectral_core.spectra import radial_power
 
@@ -77,10 +77,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    check_out_dir(args.out)
-    torch.set_grad_enabled(False)
+    prepare_run(args)
     from .embedded_setup import heldout_data, load_embedded
     from .matched_cost import full_size, run_batched, seeded_noise
     data = heldout_data(REFERENCE_IMAGES, seed=1)
