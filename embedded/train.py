@@ -184,17 +184,15 @@ def _alpha(text: str) -> float:
 
 
 def _tail_fractions(text: str) -> tuple[float, float, float]:
-    """argparse type: one fraction in [0, 1) for every resolution, or three (64x64, 32x32, 16x16)."""
+    """argparse type: one fraction in [0, 1) for every resolution, or three (64x64, 32x32, 16x16);
+    the range and the count are ``tail_by_factor``'s checks."""
     try:
         v = [float(x) for x in text.split(",")]
+        tails = tail_by_factor(v[0] if len(v) == 1 else tuple(v))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or three comma-separated numbers, got {text!r}") from None
-    if len(v) == 1:
-        v = v * len(RES_FACTORS)
-    if len(v) != len(RES_FACTORS) or not all(math.isfinite(x) and 0.0 <= x < 1.0 for x in v):
         raise argparse.ArgumentTypeError(
-            f"expected one or three fractions in [0, 1) (64x64,32x32,16x16), got {text!r}")
-    return (v[0], v[1], v[2])
+            f"expected one or three fractions in [0, 1) (64x64,32x32,16x16), got {text!r}") from None
+    return tuple(tails.values())
 
 
 def tail_by_factor(tail: float | tuple[float, ...]) -> dict[int, float]:
@@ -444,11 +442,13 @@ def save_outputs(out: Path, ema: FlowUNet, log: dict) -> None:
     _atomic_write(out / "loss_curve.png", lambda p: draw_loss_curve(log["loss_curve"], p, title))
 
 
-def _tail_text(tails: dict[int, float]) -> str:
-    """'20%' when every resolution shares the fraction, else '0% at 64x64, 25% at 32x32, ...'."""
+def _tail_record(tails: dict[int, float]) -> tuple[float | dict[str, float], str]:
+    """The log's ``tail_fraction`` and its wording: (0.2, '20%') when every resolution shares the
+    fraction, else ({'64x64': 0.0, ...}, '0% at 64x64, 25% at 32x32, ...')."""
     if len(set(tails.values())) == 1:
-        return f"{tails[1]:.0%}"
-    return ", ".join(f"{v:.0%} at {64 // f}x{64 // f}" for f, v in tails.items())
+        return tails[1], f"{tails[1]:.0%}"
+    return ({f"{64 // f}x{64 // f}": v for f, v in tails.items()},
+            ", ".join(f"{v:.0%} at {64 // f}x{64 // f}" for f, v in tails.items()))
 
 
 def contract_batch(x0: torch.Tensor, factor: int) -> torch.Tensor:
@@ -469,8 +469,9 @@ def train(out: Path, minutes: float, seed: int, threads: int, batch_size: int = 
           weighting: SpectralLossWeighting | None = None, schedule_steps: int | None = None) -> dict:
     """Train within ``minutes`` of wall time (and at most ``max_steps`` steps) and write the outputs
     into ``out``; returns the log. ``init``: weights to start from; ``res_probs``: probabilities of
-    64/32/16 batches (None: from ``multires`` if > 0, else DEFAULT_RES_PROBS); ``tail`` (one fraction or
-    one per 64/32/16 resolution), ``time_shift``: the time distribution (module docstring); ``argv``: the command line, recorded in the log;
+    64/32/16 batches (None: from ``multires`` if > 0, else DEFAULT_RES_PROBS); ``tail`` (one fraction
+    or one per 64/32/16 resolution), ``time_shift``: the time distribution (module docstring);
+    ``argv``: the command line, recorded in the log;
     ``eval_images``: held-out images of the final evaluation (0 skips it); ``forcing``, ``weighting``,
     ``schedule_steps``: the options of the module docstring (None: off)."""
     if data_source not in DATA_SOURCES:
@@ -478,6 +479,7 @@ def train(out: Path, minutes: float, seed: int, threads: int, batch_size: int = 
     if time_shift not in TIME_SHIFTS:
         raise ValueError(f"time_shift must be one of {TIME_SHIFTS}, got {time_shift!r}")
     tails = tail_by_factor(tail)
+    tail_fraction, tail_text = _tail_record(tails)
     if res_probs is None:
         res_probs = (1.0 - multires, 0.7 * multires, 0.3 * multires) if multires > 0 else DEFAULT_RES_PROBS
     start = time.monotonic()
@@ -510,13 +512,11 @@ def train(out: Path, minutes: float, seed: int, threads: int, batch_size: int = 
         "parameters": count_parameters(net),
         "batch_size": batch_size, "lr": lr, "warmup_steps": warmup, "lr_schedule": "linear warm-up, cosine "
         "decay to 0.1x over the wall-time budget", "ema_decay": ema_decay, "optimizer": "Adam", "grad_clip_norm": GRAD_CLIP,
-        "time_distribution": f"tail {_tail_text(tails)} uniform in [{TAIL_START}, 1]; "
+        "time_distribution": f"tail {tail_text} uniform in [{TAIL_START}, 1]; "
         f"bulk sigmoid(N({LOGIT_NORMAL_MEAN}, "
         f"{LOGIT_NORMAL_STD}^2)) with {UNIFORM_FRACTION:.0%} uniform"
         + (", bulk shifted t = g u / (1 + (g-1) u) by the contraction factor g" if time_shift == "resolution" else ""),
-        "tail_fraction": tails[1] if len(set(tails.values())) == 1 else
-        {f"{64 // f}x{64 // f}": v for f, v in tails.items()},
-        "time_shift": time_shift,
+        "tail_fraction": tail_fraction, "time_shift": time_shift,
         "objective": "MSE(v_pred, eps - x0), x_t = (1-t) x0 + t eps",
         "data": data_config,
         "resolutions": {f"{64 // f}x{64 // f}": p for f, p in zip(RES_FACTORS, res_probs)},
