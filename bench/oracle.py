@@ -4,15 +4,10 @@
 
 The oracle is a low-stage denoiser with the signature of the real one (``model(x_lo, sigma_lo)``, a
 stage-size prediction of x_0).  It asks the full-size model instead, on the state the run would have
-if it were expanded now (seed 001 Eqs. 5-6, the expansion inference uses, straight to the full size):
-
-    x~ = E_s(x_lo; eps'),  t~ = g s / (1 + (g - 1) s),    D_lo = C_0 D(x~, t~) = T_low D(x~, t~) / g
-
-(C_0: the exact contraction at t = 0, i.e. the low band scaled by 1/g; the data of a stage is
-C_0 x_0).  eps' is the run's own full-size unit noise ("own": what the progressive run will use at its
-switch), another fixed draw ("independent"), or a new draw at every call ("fresh").  Expanding a
-16x16 stage straight to 64x64 equals expanding it twice (kappa and t~ compose), so the state is the
-one inference would reach.
+if it were expanded now, and contracts the answer (``spectral_core.cross_size``:
+D_lo = C_0 D(E_s(x_lo; eps'), t~)).  eps' is the run's own full-size unit noise ("own": what the
+progressive run will use at its switch), another fixed draw ("independent"), or a new draw at every
+call ("fresh").
 
 Every progressive run below is ``sample_progressive`` with the plan's own sigmas; only the low-stage
 denoiser changes.  Scored by same-seed PSNR / SSIM against the full-size run on all the steps:
@@ -34,7 +29,8 @@ from typing import Any, Callable
 
 import torch
 
-from ..spectral_core import contract, expand, get_frame, sample_euler, sample_progressive
+from ..spectral_core import get_frame, sample_euler, sample_progressive
+from ..spectral_core.cross_size import contracted_full_prediction
 from .common import fraction, fractions, prepare_run, table, whole, write_json
 
 Denoiser = Callable[..., torch.Tensor]
@@ -80,18 +76,22 @@ class OracleDenoiser:
         return self.predict(x, sigma, s, **kwargs)
 
     def predict(self, x: torch.Tensor, sigma: torch.Tensor, s: float, **kwargs: Any) -> torch.Tensor:
-        """C_0 D(E_s(x; eps'), t~) at the stage size (one sigma for the whole batch)."""
+        """C_0 D(E_s(x; eps'), t~) at the stage size (one sigma for the whole batch;
+        ``spectral_core.cross_size``)."""
         sig = torch.as_tensor(sigma)
         x_flow = self.frame.to_flow(x, float(sig.reshape(-1)[0]))
         noise = self.noise
         if noise is not None and noise.shape[0] != x.shape[0]:
             noise = noise[: x.shape[0]]
+
+        def flow_model(big: torch.Tensor, t_big: torch.Tensor) -> torch.Tensor:
+            sig_full = float(self.frame.sigma_of_t(float(t_big[0])))
+            return self.model(self.frame.from_flow(big, sig_full), torch.full_like(sig, sig_full), **kwargs)
+
         spectrum = self.plan.spectrum if self.plan.refill == "matched" else None
-        big, t_full = expand(x_flow, self.full, s, transform=self.plan.transform, noise=noise,
-                             refill=self.plan.refill, spectrum=spectrum, generator=self.generator, validate=False)
-        sig_full = float(self.frame.sigma_of_t(t_full))
-        d_full = self.model(self.frame.from_flow(big, sig_full), torch.full_like(sig, sig_full), **kwargs)
-        return contract(d_full, tuple(x.shape[-2:]), 0.0, transform=self.plan.transform, validate=False)[0]
+        return contracted_full_prediction(flow_model, x_flow, s, self.full, transform=self.plan.transform,
+                                          noise=noise, refill=self.plan.refill, spectrum=spectrum,
+                                          generator=self.generator)
 
 
 def oracle_methods(model: Denoiser, plan: Any, noise: torch.Tensor, splits: tuple[float, ...] = (0.9,), *,

@@ -1,7 +1,7 @@
 """Command line: Sec. 4.3 fine-tuning of the embedded flow model.
 
     python -m spectral_progressive.finetune --out DIR (--steps N | --minutes M) [--weights W]
-        [--rank 4] [--samples 64] [--delta 0.01] [--stages 2|3] [--variant paper|own-noise]
+        [--rank 4] [--samples 64] [--delta 0.01] [--stages 2|3] [--variant paper|own-noise|teacher]
         [--threads 1] [--seed 0] [--lr 1e-4] [--batch-size 8] [--times paper|operating]
         [--heldout 16] [--samples-cache FILE] [--save-merged]
         [--spectral-forcing] [--loss-weighting none|spectral [--weight-alpha -1] [--weight-transform dct|dwt]]
@@ -93,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stages", type=int, choices=(2, 3), default=2,
                    help="2: scales 0.5, 1 (32x32 then 64x64); 3: scales 0.25, 0.5, 1")
     p.add_argument("--variant", choices=VARIANTS, default="paper",
-                   help="paper: fresh noise per step (Sec. 4.3); own-noise: each sample's own generating noise")
+                   help="paper: fresh noise per step (Sec. 4.3); own-noise: each sample's own generating noise; "
+                        "teacher: low stages regress on the frozen model's contracted full-size answer (beyond the paper)")
     p.add_argument("--times", choices=TIMES, default="paper",
                    help="paper: t ~ U(0,1) in (t_i, t_{i-1}] (Sec. 4.3); operating: mapped onto the whole "
                         "stage interval (t_i, t~_{i-1}]")
@@ -158,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # wrong file format or architecture
         parser.error(f"--weights {args.weights!r} does not hold the embedded FlowUNet ({type(e).__name__}: "
                      f"{str(e).splitlines()[0][:200]})")
+    if args.variant == "teacher" and (args.spectral_forcing or denoiser.forcing is not None):
+        parser.error("--variant teacher is not defined with spectral forcing (--spectral-forcing, or weights "
+                     "trained with it)")
     out = _check_out_dir(parser, args.out)
 
     from ..bench.embedded_setup import load_spectrum

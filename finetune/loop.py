@@ -20,6 +20,11 @@ Adam with a constant learning rate (1e-4 in App. D.2), gradient clipping at norm
 Options beyond the paper (off by default):
 * ``variant="own-noise"``: eps is each sample's OWN generating noise (the noise the 50-step run started
   from), not fresh noise, so the fine-tuned path from a seed keeps that seed's composition;
+* ``variant="teacher"``: every stage but the last regresses on the frozen model's own full-size answer
+  instead of Eq. 12: the same input x_t^{s_i} at stage time t, the target
+  v = (x_t^{s_i} - C_0 D(E_t(x_t^{s_i}; eps), t~)) / t with D(x, t) = x - t v_frozen(x, t)
+  (``spectral_core.cross_size``; the new band is the sample's own draw eps, as the run refills it).
+  A distillation target with no data noise in it; the last (full-size) stage keeps Eq. 12;
 * ``times="operating"``: after the stage assignment, t is mapped affinely from (t_i, t_{i-1}] onto the
   stage's whole operating interval (t_i, t~_{i-1}] (the paper's rule never trains the model on
   (t_{i-1}, t~_{i-1}], where inference queries it at the start of stage i);
@@ -33,6 +38,7 @@ Options beyond the paper (off by default):
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -41,13 +47,15 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn as nn
 
+from ..spectral_core.cross_size import contracted_full_prediction
 from ..spectral_core.forcing import SpectralForcing
 from ..spectral_core.loss_weighting import SpectralLossWeighting
 from ..spectral_core.samplers import sample_euler
+from ..spectral_core.frames import append_dims
 from ..spectral_core.stage_targets import StageSchedule, as_schedule, clean_at_stage, stage_pair
 from . import lora
 
-VARIANTS = ("paper", "own-noise")
+VARIANTS = ("paper", "own-noise", "teacher")
 TIMES = ("paper", "operating")
 GRAD_CLIP = 1.0
 EVAL_TIMES = (0.1, 0.3, 0.5, 0.7, 0.9)  # quantiles of each stage's interval used by ``stage_losses``
@@ -110,10 +118,13 @@ def sample_stage_times(n: int, plan: Any, generator: torch.Generator, times: str
 
 def stage_loss(net: nn.Module, x0: torch.Tensor, noise: torch.Tensor, plan: Any, t: torch.Tensor,
                stage: torch.Tensor | None = None, forcing: SpectralForcing | None = None,
-               weighting: SpectralLossWeighting | None = None) -> tuple[torch.Tensor, dict[int, tuple[float, int]]]:
+               weighting: SpectralLossWeighting | None = None, teacher: nn.Module | None = None
+               ) -> tuple[torch.Tensor, dict[int, tuple[float, int]]]:
     """Eq. 14 on a batch: per-sample mean squared error of v_theta(x_t^{s_i}, t) against v^{s_i}
     (Eqs. 11-13 via ``stage_pair``), averaged over the batch.  ``stage``: each sample's stage (default:
-    the Sec. 4.3 rule from t); ``forcing`` / ``weighting``: the options of the module docstring.
+    the Sec. 4.3 rule from t); ``forcing`` / ``weighting``: the options of the module docstring;
+    ``teacher``: a frozen velocity model whose contracted full-size answer is the target of every stage
+    but the last (``teacher_velocity``, the "teacher" variant).
     Returns (loss, {stage: (sum of per-sample losses, count)})."""
     sched = as_schedule(plan)
     stage = sched.stage_of_time(t) if stage is None else stage
@@ -125,7 +136,10 @@ def stage_loss(net: nn.Module, x0: torch.Tensor, noise: torch.Tensor, plan: Any,
             pair = stage_pair(x0[m], noise[m], sched, i, t[m.cpu()].to(x0.dtype))
         x_t, t_p = pair.x_t.to(device=p.device, dtype=p.dtype), pair.t.to(device=p.device, dtype=p.dtype)
         pred = net(x_t, t_p) if forcing is None else forcing.velocity(net, x_t, t_p)
-        target = pair.v.to(device=p.device, dtype=torch.float32)
+        if teacher is not None and i < sched.num_stages - 1:
+            target = teacher_velocity(teacher, x_t, t_p, noise[m].to(device=p.device, dtype=p.dtype), sched)
+        else:
+            target = pair.v.to(device=p.device, dtype=torch.float32)
         if weighting is None:
             err = ((pred.float() - target) ** 2).flatten(1).mean(1)
         else:
@@ -133,6 +147,24 @@ def stage_loss(net: nn.Module, x0: torch.Tensor, noise: torch.Tensor, plan: Any,
         per_sample.append(err)
         stats[i] = (float(err.detach().sum()), int(err.numel()))
     return torch.cat(per_sample).mean(), stats
+
+
+@torch.no_grad()
+def teacher_velocity(teacher: nn.Module, x_t: torch.Tensor, t: torch.Tensor, noise: torch.Tensor,
+                     plan: Any) -> torch.Tensor:
+    """The "teacher" target of a low stage: v = (x_t - C_0 D(E_t(x_t; eps), t~)) / t (float32), with
+    D(x, t) = x - t v_teacher(x, t) the frozen model's x_0 prediction at full size
+    (``spectral_core.cross_size``); ``x_t`` (B, C, h, w) at stage times ``t`` (B,), ``noise`` the
+    samples' full-size unit noise, whose high band fills the new band as the run's refill does."""
+    sched = as_schedule(plan)
+
+    def denoise(big: torch.Tensor, t_big: torch.Tensor) -> torch.Tensor:
+        return big - append_dims(t_big, big.ndim) * teacher(big, t_big)
+
+    spectrum = sched.stage_spectrum(sched.num_stages - 1) if sched.refill == "matched" else None
+    x0_lo = contracted_full_prediction(denoise, x_t, t, sched.full_size, transform=sched.transform, noise=noise,
+                                       refill=sched.refill, spectrum=spectrum)
+    return ((x_t - x0_lo) / append_dims(t, x_t.ndim)).float()
 
 
 @torch.no_grad()
@@ -216,8 +248,9 @@ def finetune(model: nn.Module, samples: torch.Tensor, plan: Any, *, steps: int |
     ``plan``: a ``schedules.StagePlan`` or a ``StageSchedule``; ``steps`` and/or ``minutes``: stop at the
     first reached (one is required); ``rank``: LoRA rank (``lora.apply_lora`` in place, only the adapters
     train) or None for a full fine-tune; ``alpha``: LoRA scale numerator (default = rank);
-    ``variant``: "paper" (fresh noise every step) or "own-noise" (each sample's generating noise,
-    ``noises`` (N, C, H, W)); ``times``: "paper" or "operating" (module docstring); ``eval_set``:
+    ``variant``: "paper" (fresh noise every step), "own-noise" (each sample's generating noise,
+    ``noises`` (N, C, H, W)) or "teacher" (fresh noise, low stages regress on the frozen model's
+    contracted full-size answer; module docstring); ``times``: "paper" or "operating" (module docstring); ``eval_set``:
     held-out (x0, generating noise) for the before/after per-stage loss (``stage_losses``; the
     generating noise for "own-noise", a fixed fresh noise for "paper"), else the first ``eval_samples``
     training samples (0: no evaluation); ``forcing`` / ``weighting``: the options of the module docstring
@@ -249,6 +282,9 @@ def finetune(model: nn.Module, samples: torch.Tensor, plan: Any, *, steps: int |
     if variant == "own-noise" and (not isinstance(noises, torch.Tensor) or tuple(noises.shape) != tuple(samples.shape)):
         raise ValueError(f"noises: variant 'own-noise' needs each sample's generating noise, a tensor of shape "
                          f"{tuple(samples.shape)}")
+    if variant == "teacher" and forcing is not None:
+        raise ValueError("variant: 'teacher' is not defined with spectral forcing (the teacher's input would "
+                         "need the same forcing); use variant 'paper' with forcing")
     start = time.monotonic()
     n = samples.shape[0]
     dev = next(model.parameters()).device
@@ -270,6 +306,9 @@ def finetune(model: nn.Module, samples: torch.Tensor, plan: Any, *, steps: int |
     total_params = sum(p.numel() for p in model.parameters())
     before = stage_losses(model, eval_x0, eval_noise, sched, forcing=forcing) if eval_samples > 0 else None
 
+    teacher = None
+    if variant == "teacher":  # the frozen model as it is before any adapter
+        teacher = copy.deepcopy(model).eval().requires_grad_(False)
     adapted: list[str] = []
     if rank is not None:
         adapted = lora.apply_lora(model, rank, alpha)
@@ -302,7 +341,7 @@ def finetune(model: nn.Module, samples: torch.Tensor, plan: Any, *, steps: int |
         x0, eps = x0.to(dev), eps.to(device=dev, dtype=x0.dtype)
         t, stage = sample_stage_times(batch_size, sched, gen, times)
         with torch.enable_grad():
-            loss, stats = stage_loss(model, x0, eps, sched, t, stage, forcing, weighting)
+            loss, stats = stage_loss(model, x0, eps, sched, t, stage, forcing, weighting, teacher)
             opt.zero_grad(set_to_none=True)
             loss.backward()
         torch.nn.utils.clip_grad_norm_(params, GRAD_CLIP)
@@ -322,7 +361,9 @@ def finetune(model: nn.Module, samples: torch.Tensor, plan: Any, *, steps: int |
     after = stage_losses(model, eval_x0, eval_noise, sched, forcing=forcing) if eval_samples > 0 else None
     state = lora.adapter_state_dict(model) if rank is not None else dict(model.state_dict())
     log = {
-        "method": "seed 001 Sec. 4.3 stage-specific velocity targets (Eqs. 11-14)",
+        "method": ("seed 001 Sec. 4.3 stage-specific velocity targets (Eqs. 11-14)" if teacher is None else
+                   "Sec. 4.3 stages, low stages regressed on the frozen model's contracted full-size answer "
+                   "(spectral_core.cross_size), the last stage on Eq. 12"),
         "steps": len(losses), "wall_time_s": round(time.monotonic() - start, 2),
         "lr": lr, "optimizer": "Adam, constant learning rate", "grad_clip_norm": GRAD_CLIP,
         "batch_size": batch_size, "variant": variant, "times": times, "seed": seed,

@@ -205,6 +205,7 @@ def test_generate_samples_is_the_packs_euler_over_the_denoiser():
     (["--steps", "1", "--weights", "/nonexistent/w.safetensors"], "--weights"),
     (["--steps", "1", "--rank", "0", "--alpha", "2"], "--alpha"),
     (["--steps", "1", "--heldout", "-1"], "--heldout"),
+    (["--steps", "1", "--variant", "teacher", "--spectral-forcing"], "--variant teacher"),
 ])
 def test_cli_rejects_bad_arguments(tmp_path, capsys, args, word):
     with pytest.raises(SystemExit) as e:
@@ -212,6 +213,7 @@ def test_cli_rejects_bad_arguments(tmp_path, capsys, args, word):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert word in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()  # refused before anything is written
 
 
 def test_cli_rejects_weights_of_another_architecture(tmp_path, capsys):
@@ -263,3 +265,69 @@ def test_progressive_gap_is_zero_for_a_single_stage_plan_and_positive_otherwise(
     assert ft.progressive_gap(net, x0, noise, two) > 1e-6
     with pytest.raises(ValueError, match="plan"):
         ft.progressive_gap(net, x0, noise, _sched(16))
+
+
+class GaussianVelocity(nn.Module):
+    """The exact Gaussian model as a velocity module: v = (x - E[x0 | x_t]) / t at every grid size.
+    Its answers at every stage size agree with its contracted full-size answers (the Wiener gains
+    commute with expansion: (1 - t~) P kappa / ((1 - t~)^2 P + t~^2) kappa^-1 ... = the stage's own)."""
+
+    def __init__(self, size: int = 16) -> None:
+        super().__init__()
+        from spectral_progressive.spectral_core.gaussian import GaussianSpectrumModel
+        from spectral_progressive.spectral_core.spectra import PowerLaw
+        self.exact = GaussianSpectrumModel.power_law(PowerLaw(20.0, 2.0), (size, size))
+        self.scale = nn.Parameter(torch.ones((), dtype=torch.float64))  # a parameter, so the module trains
+
+    def forward(self, x, t):
+        return self.scale * (x - self.exact(x, t)) / t.reshape(-1, 1, 1, 1)
+
+
+def test_teacher_target_of_a_size_consistent_model_is_its_own_velocity():
+    # exact Gaussian model: C_0 D(E_t(x; eps), t~) equals the stage-size Bayes denoiser whatever eps
+    net, sched = GaussianVelocity(16), _sched(16)
+    g = torch.Generator().manual_seed(5)
+    x_t = torch.randn(3, 3, 8, 8, generator=g, dtype=torch.float64)
+    t = torch.tensor([0.95, 0.7, 0.52], dtype=torch.float64)
+    noise = torch.randn(3, 3, 16, 16, generator=g, dtype=torch.float64)
+    target = ft.teacher_velocity(net, x_t, t, noise, sched)
+    torch.testing.assert_close(target, net(x_t, t).float(), rtol=1e-5, atol=1e-5)
+    # so its teacher loss on the low stage is zero, while Eq. 12's target carries the data's noise
+    x0 = net.exact.sample((4, 3), generator=g)
+    eps = torch.randn(x0.shape, generator=g, dtype=torch.float64)
+    t0 = torch.tensor([0.9, 0.8, 0.7, 0.6], dtype=torch.float64)
+    teacher_loss, stats = ft.stage_loss(net, x0, eps, sched, t0, teacher=copy.deepcopy(net))
+    paper_loss, _ = ft.stage_loss(net, x0, eps, sched, t0)
+    assert set(stats) == {0} and float(teacher_loss.detach()) < 1e-9 < 0.01 < float(paper_loss.detach())
+
+
+def test_teacher_variant_keeps_the_last_stage_on_eq12_and_pulls_the_low_stage_to_the_frozen_model():
+    net, sched = GaussianVelocity(16), _sched(16)
+    with torch.no_grad():
+        net.scale.fill_(1.3)  # a student that disagrees with the teacher by a known factor
+    teacher = GaussianVelocity(16)
+    g = torch.Generator().manual_seed(6)
+    x0 = net.exact.sample((4, 3), generator=g)
+    eps = torch.randn(x0.shape, generator=g, dtype=torch.float64)
+    t_full = torch.tensor([0.3, 0.2, 0.1, 0.05], dtype=torch.float64)  # all in the last stage
+    assert torch.equal(ft.stage_loss(net, x0, eps, sched, t_full, teacher=teacher)[0],
+                       ft.stage_loss(net, x0, eps, sched, t_full)[0])
+    # in the loop: a student that agrees with the frozen model has zero low-stage training loss
+    fresh = GaussianVelocity(16)
+    res = ft.finetune(fresh, x0, sched, steps=6, lr=1e-12, batch_size=4, variant="teacher", seed=1,
+                      eval_samples=0, log_every=0)
+    paper = ft.finetune(GaussianVelocity(16), x0, sched, steps=6, lr=1e-12, batch_size=4, seed=1,
+                        eval_samples=0, log_every=0)
+    assert "frozen model" in res.log["method"] and res.log["variant"] == "teacher"
+    low, last = res.log["train_loss_by_stage"]
+    assert low < 1e-9 and last > 0.01 and paper.log["train_loss_by_stage"][0] > 0.01
+    assert paper.log["train_loss_by_stage"][1] == pytest.approx(last)  # same draws, same Eq. 12 last stage
+
+
+def test_teacher_variant_refuses_spectral_forcing():
+    from spectral_progressive.embedded.train import make_forcing
+    net = FlowUNet(channels=(8, 8, 8), time_dim=16, groups=4, attention=False)
+    x0 = torch.zeros(2, 3, 64, 64)
+    sched = _sched(64)
+    with pytest.raises(ValueError, match="teacher"):
+        ft.finetune(net, x0, sched, steps=1, variant="teacher", forcing=make_forcing())
