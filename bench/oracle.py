@@ -31,7 +31,7 @@ import torch
 
 from ..spectral_core import get_frame, sample_euler, sample_progressive
 from ..spectral_core.cross_size import contracted_full_prediction
-from .common import fraction, fractions, prepare_run, table, whole, write_json
+from .common import fraction, fractions, prepare_run, table, whole, write_json, zero_or_whole
 
 Denoiser = Callable[..., torch.Tensor]
 NOISES = ("own", "independent", "fresh")
@@ -135,6 +135,53 @@ def run_plan(model: Denoiser, plan: Any, sigmas: torch.Tensor, noise: torch.Tens
 
 
 COLUMNS = ["plan", "method", "low-stage calls: oracle / model", "PSNR dB", "PSNR s.e.", "SSIM", "SSIM s.e."]
+PRIMARY_COLUMNS = ["method", "patch Frechet", "Frechet 95% CI", "within floor", "patch SW", "same-seed PSNR dB",
+                   "Frechet minus full size at the S=2 cost [95% CI]", "SW minus it [95% CI]"]
+
+
+def primary_methods(model: Denoiser, plan: Any, sigmas: torch.Tensor, splits: tuple[float, ...]) -> list:
+    """The S=2 rows of the primary metric (``matched_cost.Method``): the 50-step run (the floor), the
+    pack, the oracle in every low-stage call and each split, all with the run's own noise for the
+    new band, and full size at the pack's cost."""
+    from ..spectral_core.plan import plan_cost
+    from .matched_cost import Method, full_size
+
+    def progressive(use_oracle: Callable[[float], bool] | None):
+        def run(noise: torch.Tensor) -> torch.Tensor:
+            den = OracleDenoiser(model, plan, noise=noise, use_oracle=use_oracle)
+            return sample_progressive(den, noise * float(sigmas[0]), sigmas, plan=plan, noise=noise)
+        return run
+
+    cost = plan_cost(plan)
+    methods = [full_size(model, len(sigmas) - 1, "floor"),
+               Method("model (the pack)", "diagnostic", cost, progressive(lambda t: False)),
+               Method("oracle, own noise", "diagnostic", cost, progressive(None))]
+    for a in splits:
+        methods += [Method(f"oracle at t>{a}, model after", "diagnostic", cost, progressive(lambda t, a=a: t > a)),
+                    Method(f"model at t>{a}, oracle after", "diagnostic", cost, progressive(lambda t, a=a: t <= a))]
+    return methods + [full_size(model, max(1, round(cost)))]
+
+
+def primary_rows(model: Denoiser, plan: Any, sigmas: torch.Tensor, n: int, seed: int, splits: tuple[float, ...],
+                 bootstrap: int) -> list[dict]:
+    """The primary metric (DESIGN.md: patch Frechet / SW to the model's own 50-step samples on ``n``
+    disjoint seeds, seed-bootstrap intervals) of ``primary_methods``, each with its paired difference
+    to full size at the pack's cost."""
+    from .matched_cost import evaluate, paired_gap, public_rows, reference_samples, seeded_noise
+
+    methods = primary_methods(model, plan, sigmas, splits)
+    size = int(plan.full_size[-1])
+    reference = reference_samples(model, n, size, seed, len(sigmas) - 1)
+    rows, outs = evaluate(methods, seeded_noise(n, size, seed), reference, high_step_name=methods[0].name,
+                          bootstrap=bootstrap, full_steps=len(sigmas) - 1)
+    equal = methods[-1].name
+    for r in rows:
+        if r["family"] == "diagnostic":
+            g = paired_gap(outs, reference, r["method"], equal, bootstrap=bootstrap)
+            r["Frechet minus full size at the S=2 cost [95% CI]"] = (f"{g['Frechet difference']:+.3f} "
+                                                                    f"{g['Frechet difference 95% CI']}")
+            r["SW minus it [95% CI]"] = f"{g['SW difference']:+.4f} {g['SW difference 95% CI']}"
+    return public_rows(rows)
 
 
 def _markdown(payload: dict) -> str:
@@ -145,6 +192,11 @@ def _markdown(payload: dict) -> str:
     for key, summary in payload["plans"].items():
         lines += [f"Plan {key}:", "", "```", summary, "```", ""]
     lines += [table(payload["rows"], COLUMNS), ""]
+    if payload.get("primary_rows"):
+        lines += [f"Primary metric, plan S=2 ({payload['primary_samples']} seeds against as many 50-step samples on "
+                  f"disjoint seeds, {payload['bootstrap']} seed-bootstrap draws; paired differences on the same seeds; "
+                  "the oracle rows cost full-size calls, so their cost is not the plan's):", "",
+                  table(payload["primary_rows"], PRIMARY_COLUMNS), ""]
     return "\n".join(lines)
 
 
@@ -159,6 +211,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--weights", default=None, help="safetensors weights of the embedded architecture")
     ap.add_argument("--threads", type=whole(1), default=None)
     ap.add_argument("--out", default="bench/results")
+    ap.add_argument("--primary", type=zero_or_whole(2), default=0,
+                    help="also score the S=2 rows on the primary metric with this many seeds (0: skip)")
+    ap.add_argument("--bootstrap", type=whole(0), default=100, help="seed-bootstrap draws of the primary metric")
     argv = sys.argv[1:] if argv is None else argv
     args = ap.parse_args(argv)
     prepare_run(args)
@@ -176,6 +231,11 @@ def main(argv: list[str] | None = None) -> None:
                "weights": args.weights or "shipped", "seeds": args.seeds, "steps": args.steps, "delta": args.delta,
                "splits": list(args.splits), "plans": {k: p.summary() for k, p in plans.items()}, "rows": rows}
     print(table(rows, COLUMNS))
+    if args.primary:
+        payload.update(primary_samples=args.primary, bootstrap=args.bootstrap,
+                       primary_rows=primary_rows(emb.model, plans["S=2"], sig, args.primary, args.seed, args.splits,
+                                                 args.bootstrap))
+        print(table(payload["primary_rows"], PRIMARY_COLUMNS))
     write_json(os.path.join(args.out, "oracle.json"), payload)
     with open(os.path.join(args.out, "oracle.md"), "w") as fh:
         fh.write(_markdown(payload))

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from spectral_progressive.bench.low_band_consistency import TIMES, consistency_rows, low_band_errors
-from spectral_progressive.bench.oracle import OracleDenoiser, oracle_methods
+from spectral_progressive.bench.oracle import OracleDenoiser, oracle_methods, primary_methods
 from spectral_progressive.schedules import plan_stages
 from spectral_progressive.spectral_core import aligned_time, expand, sample_progressive
 from spectral_progressive.spectral_core.gaussian import GaussianSpectrumModel
@@ -145,6 +145,24 @@ def test_consistency_error_sees_a_missing_timestep_alignment():
     assert err["x0: lo vs C(full)"] > 1e-2 and err["v: lo vs C(full)"] > 1e-3
 
 
+def test_primary_rows_of_an_exact_model_are_all_its_own_progressive_run():
+    """The primary-metric methods: the floor and full size at the pack's cost run plainly; every
+    progressive row (pack, oracle, splits) is the exact model's own progressive run from the same noise."""
+    sig, plan = _plan("const", (0.5, 1.0), (0.8,))
+    exact = GaussianSpectrumModel.power_law(_law(), SIZE)
+    methods = primary_methods(exact, plan, sig, (0.9, 0.95))
+    assert [m.name for m in methods] == [
+        "full size 16 steps", "model (the pack)", "oracle, own noise", "oracle at t>0.9, model after",
+        "model at t>0.9, oracle after", "oracle at t>0.95, model after", "model at t>0.95, oracle after",
+        f"full size {round(methods[1].cost)} steps"]
+    assert methods[0].family == "floor" and methods[-1].family == "full size, fewer steps"
+    noise = torch.randn(2, 3, *SIZE, dtype=torch.float64, generator=_gen(8))
+    want = sample_progressive(exact, noise.clone(), sig, plan=plan, noise=noise)
+    for m in methods[1:-1]:
+        assert m.family == "diagnostic" and m.cost == methods[1].cost < 16
+        assert torch.allclose(m.run(noise), want, rtol=1e-8, atol=1e-10), m.name
+
+
 def _run(module, *args):
     return subprocess.run([sys.executable, "-m", f"spectral_progressive.bench.{module}", *args],
                           capture_output=True, text=True, timeout=600)
@@ -170,6 +188,20 @@ def test_oracle_cli_writes_json_and_markdown(tmp_path):
     assert ("S=2", "full size, same steps (6)") in names and len(names) == 2 * 7
     assert all(math.isfinite(r["PSNR dB"]) and 0 < r["SSIM"] <= 1 for r in res["rows"])
     assert "| plan | method |" in (tmp_path / "oracle.md").read_text()
+    assert "primary_rows" not in res  # --primary 0 (the default) skips the primary metric
+
+
+def test_oracle_cli_scores_the_primary_metric_when_asked(tmp_path):
+    p = _run("oracle", "--seeds", "2", "--steps", "6", "--splits", "0.9", "--primary", "3", "--bootstrap", "4",
+             "--threads", "1", "--out", str(tmp_path))
+    assert p.returncode == 0, p.stderr
+    res = json.loads((tmp_path / "oracle.json").read_text())
+    rows = {r["method"]: r for r in res["primary_rows"]}
+    assert list(rows)[0] == "full size 6 steps" and rows["full size 6 steps"]["within floor"] == "floor"
+    assert {"model (the pack)", "oracle, own noise", "oracle at t>0.9, model after"} <= set(rows)
+    assert all(math.isfinite(r["patch Frechet"]) and r["patch Frechet"] >= 0 for r in rows.values())
+    assert rows["oracle, own noise"]["Frechet minus full size at the S=2 cost [95% CI]"].startswith(("+", "-"))
+    assert res["primary_samples"] == 3 and "Primary metric, plan S=2" in (tmp_path / "oracle.md").read_text()
 
 
 @pytest.mark.parametrize("module,args,needle", [
@@ -179,6 +211,7 @@ def test_oracle_cli_writes_json_and_markdown(tmp_path):
     ("oracle", ["--seeds", "0"], "--seeds"),
     ("oracle", ["--splits", "0.9,x"], "--splits"),
     ("oracle", ["--threads", "0"], "--threads"),
+    ("oracle", ["--primary", "1"], "--primary"),
 ])
 def test_bad_arguments_end_with_a_message(module, args, needle):
     p = _run(module, *args)
