@@ -213,3 +213,36 @@ def merge_lora(model: nn.Module) -> nn.Module:
     for n, m in list(lora_layers(model).items()):
         _set_submodule(model, n, m.merged())
     return model
+
+
+def average_adapters(paths: Sequence[str | Path]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """One adapter whose update is the mean of the given adapters' updates, exactly:
+
+        Delta W = (1/n) sum_k (alpha_k / r_k) B_k A_k = B A   with A = [A_1; ...; A_n] (rank sum r_k),
+        B = [c_1 B_1, ..., c_n B_n], c_k = alpha_k / (r_k n), alpha = rank (scale 1).
+
+    The adapters must adapt the same layers and, when they record them, the same stages and switch
+    times (a fine-tune's plan).  Returns (tensors, metadata) in ``save_adapter``'s format; the
+    metadata is the first adapter's, with the new rank and alpha and the sources in "averaged"."""
+    if len(paths) < 2:
+        raise ValueError(f"paths: expected at least two adapters to average, got {len(paths)}")
+    read = [read_adapter(p) for p in paths]
+    first_meta = read[0][1]
+    for p, (_, meta) in zip(paths[1:], read[1:]):
+        for key in ("targets", "stages", "switch_times"):
+            if meta.get(key) != first_meta.get(key):
+                raise ValueError(f"adapter: {p} differs from {paths[0]} in {key!r} ({meta.get(key)!r} vs "
+                                 f"{first_meta.get(key)!r}); only adapters of one model and plan can be averaged")
+    n = len(read)
+    rank = sum(int(meta["rank"]) for _, meta in read)
+    out: dict[str, torch.Tensor] = {}
+    for name in json.loads(first_meta["targets"]):
+        a_parts, b_parts = [], []
+        for tensors, meta in read:
+            c = float(meta["alpha"]) / (int(meta["rank"]) * n)
+            a_parts.append(tensors[f"{name}.lora_A.weight"].to(torch.float32))
+            b_parts.append(c * tensors[f"{name}.lora_B.weight"].to(torch.float32))
+        out[f"{name}.lora_A.weight"] = torch.cat(a_parts, dim=0).contiguous()
+        out[f"{name}.lora_B.weight"] = torch.cat(b_parts, dim=1).contiguous()
+    meta = dict(first_meta, rank=str(rank), alpha=repr(float(rank)), averaged=json.dumps([str(p) for p in paths]))
+    return out, meta

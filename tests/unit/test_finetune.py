@@ -331,3 +331,64 @@ def test_teacher_variant_refuses_spectral_forcing():
     sched = _sched(64)
     with pytest.raises(ValueError, match="teacher"):
         ft.finetune(net, x0, sched, steps=1, variant="teacher", forcing=make_forcing())
+
+
+def _trained_adapter(path, seed, rank=2, alpha=None, targets=None, base=None):
+    """A TinyNet (weights ``base`` if given) with a rank-``rank`` adapter whose B is random (an adapter
+    that changes the model), saved to ``path``."""
+    torch.manual_seed(seed)
+    net = TinyNet()
+    if base is not None:
+        net.load_state_dict(base)
+    ft.apply_lora(net, rank=rank, alpha=alpha, targets=targets)
+    with torch.no_grad():
+        for m in ft.lora_layers(net).values():
+            m.lora_B.weight.normal_()
+    ft.save_adapter(net, path, {"stages": "[[8, 8], [16, 16]]", "switch_times": "[0.5]"})
+    return net
+
+
+def test_averaged_adapter_is_the_mean_of_the_adapters_updates(tmp_path):
+    torch.manual_seed(0)
+    base = TinyNet().state_dict()
+    nets = [_trained_adapter(tmp_path / "a.safetensors", 1, base=base),
+            _trained_adapter(tmp_path / "b.safetensors", 2, rank=3, alpha=1.5, base=base)]
+    tensors, meta = ft.average_adapters([tmp_path / "a.safetensors", tmp_path / "b.safetensors"])
+    assert meta["rank"] == "5" and float(meta["alpha"]) == 5.0 and meta["switch_times"] == "[0.5]"
+    from safetensors.torch import save_file
+    save_file(tensors, str(tmp_path / "avg.safetensors"), metadata=meta)
+    avg = TinyNet()
+    avg.load_state_dict(base)
+    ft.load_adapter(avg, tmp_path / "avg.safetensors")
+    merged = [ft.merge_lora(copy.deepcopy(n)).state_dict() for n in nets]
+    got = ft.merge_lora(copy.deepcopy(avg)).state_dict()
+    for k in got:
+        torch.testing.assert_close(got[k], (merged[0][k] + merged[1][k]) / 2, rtol=1e-5, atol=1e-6)
+
+
+def test_averaging_refuses_adapters_of_other_layers_or_plans(tmp_path):
+    _trained_adapter(tmp_path / "a.safetensors", 1)
+    _trained_adapter(tmp_path / "b.safetensors", 2, targets=["conv1", "conv2"])
+    with pytest.raises(ValueError, match="'targets'"):
+        ft.average_adapters([tmp_path / "a.safetensors", tmp_path / "b.safetensors"])
+    with pytest.raises(ValueError, match="at least two"):
+        ft.average_adapters([tmp_path / "a.safetensors"])
+
+
+def test_average_cli_writes_the_averaged_adapter_and_refuses_bad_input(tmp_path, capsys):
+    from spectral_progressive.finetune import average
+    _trained_adapter(tmp_path / "a.safetensors", 1)
+    _trained_adapter(tmp_path / "b.safetensors", 2)
+    assert average.main(["--out", str(tmp_path / "avg.safetensors"), str(tmp_path / "a.safetensors"),
+                         str(tmp_path / "b.safetensors")]) == 0
+    assert ft.read_adapter(tmp_path / "avg.safetensors")[1]["rank"] == "4"
+    for args, word in [([str(tmp_path / "a.safetensors")], "at least two"),
+                       ([str(tmp_path / "a.safetensors"), str(tmp_path / "nope.safetensors")], "is not a file"),
+                       (["--out", str(tmp_path / "no" / "x.safetensors")], "does not exist")]:
+        argv = args if "--out" in args else ["--out", str(tmp_path / "o.safetensors"), *args]
+        if "--out" in args:
+            argv = [*args, str(tmp_path / "a.safetensors"), str(tmp_path / "b.safetensors")]
+        with pytest.raises(SystemExit) as e:
+            average.main(argv)
+        assert e.value.code == 2 and word in capsys.readouterr().err
+    assert not (tmp_path / "o.safetensors").exists()
