@@ -28,6 +28,10 @@ in the merged weights' metadata, so ``load_default_model`` applies it); weights 
 forcing keep theirs whatever the flag. ``--loss-weighting spectral`` weights Eq. 14's error per DCT/Haar
 band by |X|^alpha of the clean stage data (seed 003 Eq. 11, weights mean 1). The samples are generated
 and the "before" gap measured as the base weights run (with their own forcing, if any).
+``--variant teacher`` (beyond the paper): the low stages regress on the frozen model's own full-size
+answer, contracted (``finetune.loop.teacher_velocity``), the last stage keeps Eq. 12; the held-out
+"stage loss" stays Eq. 14 so the rows compare. Fine-tunes that differ only in ``--seed`` can be
+averaged exactly with ``python -m spectral_progressive.finetune.average``.
 """
 from __future__ import annotations
 
