@@ -94,17 +94,23 @@ class OracleDenoiser:
                                           generator=self.generator)
 
 
+def own_noise_rules(splits: tuple[float, ...] = (0.9,)) -> dict[str, Callable[[float], bool] | None]:
+    """The benchmark's low stages that refill with the run's own noise, by name: when each one asks the
+    oracle (``use_oracle(t~)``; None: always) instead of the model."""
+    rules: dict[str, Callable[[float], bool] | None] = {"model (the pack)": lambda t: False,
+                                                        "oracle, own noise": None}
+    for a in splits:
+        rules[f"oracle at t>{a}, model after"] = lambda t, a=a: t > a
+        rules[f"model at t>{a}, oracle after"] = lambda t, a=a: t <= a
+    return rules
+
+
 def oracle_methods(model: Denoiser, plan: Any, noise: torch.Tensor, splits: tuple[float, ...] = (0.9,), *,
                    seed: int = 0, frame: str = "const") -> dict[str, OracleDenoiser]:
     """The low-stage denoisers of the benchmark, by name (see the module docstring)."""
     other = torch.randn(noise.shape, generator=torch.Generator().manual_seed(seed + 7919), dtype=noise.dtype)
-    out = {"model (the pack)": OracleDenoiser(model, plan, noise=noise, frame=frame, use_oracle=lambda t: False),
-           "oracle, own noise": OracleDenoiser(model, plan, noise=noise, frame=frame)}
-    for a in splits:
-        out[f"oracle at t>{a}, model after"] = OracleDenoiser(model, plan, noise=noise, frame=frame,
-                                                              use_oracle=lambda t, a=a: t > a)
-        out[f"model at t>{a}, oracle after"] = OracleDenoiser(model, plan, noise=noise, frame=frame,
-                                                              use_oracle=lambda t, a=a: t <= a)
+    out = {name: OracleDenoiser(model, plan, noise=noise, frame=frame, use_oracle=rule)
+           for name, rule in own_noise_rules(splits).items()}
     out["oracle, independent noise"] = OracleDenoiser(model, plan, noise=other, frame=frame)
     out["oracle, fresh noise each call"] = OracleDenoiser(model, plan, frame=frame,
                                                           generator=torch.Generator().manual_seed(seed + 104729))
@@ -153,12 +159,8 @@ def primary_methods(model: Denoiser, plan: Any, sigmas: torch.Tensor, splits: tu
         return run
 
     cost = plan_cost(plan)
-    methods = [full_size(model, len(sigmas) - 1, "floor"),
-               Method("model (the pack)", "diagnostic", cost, progressive(lambda t: False)),
-               Method("oracle, own noise", "diagnostic", cost, progressive(None))]
-    for a in splits:
-        methods += [Method(f"oracle at t>{a}, model after", "diagnostic", cost, progressive(lambda t, a=a: t > a)),
-                    Method(f"model at t>{a}, oracle after", "diagnostic", cost, progressive(lambda t, a=a: t <= a))]
+    methods = [full_size(model, len(sigmas) - 1, "floor")]
+    methods += [Method(name, "diagnostic", cost, progressive(rule)) for name, rule in own_noise_rules(splits).items()]
     return methods + [full_size(model, max(1, round(cost)))]
 
 

@@ -161,7 +161,7 @@ def teacher_velocity(teacher: nn.Module, x_t: torch.Tensor, t: torch.Tensor, noi
     def denoise(big: torch.Tensor, t_big: torch.Tensor) -> torch.Tensor:
         return big - append_dims(t_big, big.ndim) * teacher(big, t_big)
 
-    spectrum = sched.stage_spectrum(sched.num_stages - 1) if sched.refill == "matched" else None
+    spectrum = sched.stage_spectrum(sched.num_stages - 1)  # the full grid's law for "matched", else None
     x0_lo = contracted_full_prediction(denoise, x_t, t, sched.full_size, transform=sched.transform, noise=noise,
                                        refill=sched.refill, spectrum=spectrum)
     return ((x_t - x0_lo) / append_dims(t, x_t.ndim)).float()
