@@ -9,7 +9,7 @@ import torch
 
 from spectral_progressive.embedded import train as tr
 from spectral_progressive.spectral_core import transforms
-from spectral_progressive.spectral_core.expansion import contract, contracted_time, expand
+from spectral_progressive.spectral_core.expansion import aligned_time, contract, contracted_time, expand
 
 
 pytestmark = pytest.mark.usefixtures("single_thread")  # tests/unit/conftest.py
@@ -106,9 +106,45 @@ def test_multires_batches_have_the_stage_sizes_and_are_the_dct_contraction():
     assert torch.equal(torch.rand(3, generator=g1), torch.rand(3, generator=_gen(9)))
 
 
-def test_prob_time_above_rejects_the_bulk_range():
-    with pytest.raises(ValueError):
-        tr.prob_time_above(0.5)
+@pytest.mark.parametrize("x", [0.0, 1.0, -0.2, 1.5])
+def test_prob_time_above_rejects_times_outside_the_open_unit_interval(x):
+    with pytest.raises(ValueError, match="x must be"):
+        tr.prob_time_above(x)
+
+
+@pytest.mark.parametrize("factor", tr.RES_FACTORS)
+def test_tail_window_in_full_size_time_lands_where_the_low_stage_meets_those_times(factor):
+    window = (0.86, 0.96)
+    lo, hi = tr.tail_window_at(window, factor)
+    # the stage-time interval maps back onto the full-size interval under seed 001 Eq. 6
+    assert aligned_time(lo, float(factor)) == pytest.approx(0.86, abs=1e-12)
+    assert aligned_time(hi, float(factor)) == pytest.approx(0.96, abs=1e-12)
+    tails = {1: 0.15, 2: 0.4, 4: 0.3}
+    t = tr.batch_times(400_000, _gen(11 + factor), factor, "resolution", tails, window)
+    for x in (0.3, 0.5, lo, 0.5 * (lo + hi), hi, 0.97):
+        expected = tr.prob_time_above(x, float(factor), tails[factor], (lo, hi))
+        assert abs(float((t > x).double().mean()) - expected) < 0.003, (factor, x, expected)
+    # the tail adds exactly its fraction inside the window, on top of the bulk's share
+    bulk_in = tr.prob_time_above(lo, float(factor)) - tr.prob_time_above(hi, float(factor))
+    inside = float(((t > lo) & (t <= hi)).double().mean())
+    assert abs(inside - (tails[factor] + (1 - tails[factor]) * bulk_in)) < 0.003
+
+
+def test_no_tail_window_keeps_the_original_tail_draw_for_draw():
+    tails = tr.tail_by_factor(0.2)
+    for factor in tr.RES_FACTORS:
+        assert tr.tail_window_at(None, factor) == (tr.TAIL_START, 1.0)
+        assert torch.equal(tr.batch_times(1000, _gen(3), factor, "resolution", tails, None),
+                           tr.sample_times(1000, _gen(3), shift=float(factor), tail=0.2))
+
+
+@pytest.mark.parametrize("bad", [(0.9, 0.9), (0.95, 0.9), (-0.1, 0.5), (0.5, 1.2), (0.5,), ("a", "b")])
+def test_bad_tail_window_is_rejected_by_name(tmp_path, bad):
+    with pytest.raises(ValueError, match="tail window"):
+        tr.check_tail_window(bad)
+    with pytest.raises(ValueError, match="tail window"):
+        tr.train(tmp_path, 1, 0, 1, tail_window=bad)
+    assert not (tmp_path / "weights.safetensors").exists()
 
 
 def test_a_few_steps_on_tiny_batches_write_the_outputs(tmp_path):
@@ -148,7 +184,10 @@ def test_train_rejects_bad_options(tmp_path):
                                         (["--tail-fraction", "1"], "--tail-fraction"),
                                         (["--tail-fraction", "0,0.2"], "--tail-fraction"),
                                         (["--tail-fraction", "0,0.2,nan"], "--tail-fraction"),
-                                        (["--time-shift", "sd3"], "--time-shift")])
+                                        (["--time-shift", "sd3"], "--time-shift"),
+                                        (["--tail-window", "0.95,0.9"], "--tail-window"),
+                                        (["--tail-window", "0.9"], "--tail-window"),
+                                        (["--tail-window", "0.5,x"], "--tail-window")])
 def test_cli_rejects_bad_options(tmp_path, capsys, args, word):
     with pytest.raises(SystemExit) as e:
         tr.main(["--out", str(tmp_path / "o"), "--minutes", "1", *args])
@@ -161,7 +200,7 @@ def test_cli_records_the_command_line(tmp_path):
     out = tmp_path / "run"
     args = ["--out", str(out), "--minutes", "5", "--seed", "1", "--threads", "1", "--batch-size", "2",
             "--max-steps", "2", "--warmup", "1", "--data", "dead_leaves", "--res-probs", "0,1,1", "--eval-images", "0",
-            "--tail-fraction", "0,0.25,0.3"]
+            "--tail-fraction", "0,0.25,0.3", "--tail-window", "0.86,0.96"]
     r = subprocess.run([sys.executable, "-m", "spectral_progressive.embedded.train", *args],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
@@ -171,3 +210,5 @@ def test_cli_records_the_command_line(tmp_path):
     assert log["steps_by_size"]["64x64"] == 0 and log["steps"] == 2
     assert "eval_velocity_mse" not in log
     assert log["config"]["tail_fraction"] == {"64x64": 0.0, "32x32": 0.25, "16x16": 0.3}
+    assert log["config"]["tail_window_full_size"] == [0.86, 0.96]
+    assert "[0.754, 0.923] at 32x32" in log["config"]["time_distribution"]
